@@ -1,0 +1,116 @@
+//! [`Slot`]: one multiplexed Redis connection that repairs itself. While it is down,
+//! [`Slot::connection`] answers `None` at once (the request gets a 503, never a wait), and one
+//! background task reconnects with a short capped backoff, so service resumes within about a
+//! quarter of a second of Redis coming back.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionInfo, RedisError};
+
+use crate::error::Error;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_START: Duration = Duration::from_millis(25);
+const BACKOFF_MAX: Duration = Duration::from_millis(250);
+
+/// One self-repairing multiplexed connection.
+pub struct Slot {
+    label: String,
+    info: ConnectionInfo,
+    conn: RwLock<Option<MultiplexedConnection>>,
+    reconnecting: AtomicBool,
+}
+
+impl Slot {
+    /// Creates the slot and starts connecting in the background.
+    pub fn start(label: String, info: ConnectionInfo) -> Arc<Self> {
+        let slot = Arc::new(Self {
+            label,
+            info,
+            conn: RwLock::new(None),
+            reconnecting: AtomicBool::new(false),
+        });
+        slot.reconnect();
+        slot
+    }
+
+    /// A handle to the live connection, or `None` while reconnecting.
+    pub fn connection(&self) -> Option<MultiplexedConnection> {
+        self.conn.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.conn.read().map(|c| c.is_some()).unwrap_or(false)
+    }
+
+    /// Turns a (timed) redis-rs result into ours, marking the connection broken when the
+    /// transport failed.
+    pub fn settle<T>(
+        self: &Arc<Self>,
+        result: Result<Result<T, RedisError>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> Result<T, Error> {
+        match result {
+            Err(_) => Err(Error::Timeout(timeout)),
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::warn!(backend = %self.label, error = %e, "Redis connection failed; reconnecting");
+                self.mark_broken();
+                Err(Error::Unavailable("connection lost".into()))
+            }
+        }
+    }
+
+    fn mark_broken(self: &Arc<Self>) {
+        if let Ok(mut c) = self.conn.write() {
+            *c = None;
+        }
+        self.reconnect();
+    }
+
+    fn reconnect(self: &Arc<Self>) {
+        if self.reconnecting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        tokio::spawn(reconnect_loop(weak));
+    }
+}
+
+async fn reconnect_loop(weak: Weak<Slot>) {
+    let mut backoff = BACKOFF_START;
+    let mut logged = false;
+    loop {
+        let Some(slot) = weak.upgrade() else { return };
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(None);
+        let attempt = match redis::Client::open(slot.info.clone()) {
+            Ok(client) => client.get_multiplexed_async_connection_with_config(&config).await,
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(conn) => {
+                if let Ok(mut c) = slot.conn.write() {
+                    *c = Some(conn);
+                }
+                slot.reconnecting.store(false, Ordering::Release);
+                tracing::info!(backend = %slot.label, "connected to Redis");
+                return;
+            }
+            Err(e) => {
+                if !logged {
+                    tracing::warn!(backend = %slot.label, error = %e, "cannot connect to Redis; retrying");
+                    logged = true;
+                }
+            }
+        }
+        drop(slot);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}

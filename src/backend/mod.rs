@@ -1,0 +1,182 @@
+//! The Redis side behind one small facade, [`Backend`]: [`execute`](Backend::execute) one
+//! command, [`pipeline`](Backend::pipeline) a batch, run a [`transaction`](Backend::transaction).
+//! The HTTP and protocol layers only see this facade, so a Cluster or Sentinel backend can be
+//! added beside it without touching them.
+//!
+//! A backend owns a few multiplexed connections ([`conn::Slot`]); redis-rs pipelines the
+//! commands of concurrent requests onto each socket, so Redis sees coalesced writes. Each
+//! request's commands are written as one contiguous batch, which is what makes a
+//! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
+//! between its parts. Nothing is ever retried: a command that may have reached Redis is not
+//! sent again (a retried INCR would count twice).
+
+mod conn;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use redis::{ConnectionInfo, Value};
+
+use crate::error::Error;
+use crate::protocol::encode::error_text;
+use crate::protocol::policy::CommandTable;
+use crate::protocol::Command;
+
+pub use conn::Slot;
+
+/// How a transaction ended.
+#[derive(Debug)]
+pub enum TxOutcome {
+    /// EXEC ran: one reply per queued command (errors in their slots).
+    Executed(Vec<Value>),
+    /// Redis discarded the transaction; the text of the first error that caused it.
+    Discarded(String),
+}
+
+/// One Redis server (one URL and database) as seen by restdis.
+pub struct Backend {
+    label: String,
+    slots: Vec<Arc<Slot>>,
+    next: AtomicUsize,
+    timeout: Duration,
+    table: OnceLock<Arc<CommandTable>>,
+}
+
+impl Backend {
+    /// Creates a backend with `connections` multiplexed connections and starts connecting in
+    /// the background. It never fails on an unreachable Redis: requests get 503 until a
+    /// connection is up, and reconnection is automatic.
+    pub fn start(label: &str, info: ConnectionInfo, connections: usize, timeout: Duration) -> Arc<Self> {
+        let slots = (0..connections.max(1))
+            .map(|_| Slot::start(label.to_string(), info.clone()))
+            .collect();
+        Arc::new(Self {
+            label: label.to_string(),
+            slots,
+            next: AtomicUsize::new(0),
+            timeout,
+            table: OnceLock::new(),
+        })
+    }
+
+    /// The name used in logs and metrics.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether at least one connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.slots.iter().any(|s| s.is_connected())
+    }
+
+    /// Waits until a connection is up, or `deadline` passes.
+    pub async fn wait_connected(&self, deadline: Duration) -> bool {
+        let start = tokio::time::Instant::now();
+        while !self.is_connected() {
+            if start.elapsed() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
+    /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
+    pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
+        let (slot, mut conn) = self.pick()?;
+        let packed = to_cmd(cmd);
+        let result = tokio::time::timeout(self.timeout, conn.send_packed_command(&packed)).await;
+        slot.settle(result, self.timeout)
+    }
+
+    /// Sends commands as one contiguous pipelined write and returns one reply per command.
+    pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
+        if cmds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (slot, mut conn) = self.pick()?;
+        let mut pipe = redis::Pipeline::with_capacity(cmds.len());
+        for cmd in cmds {
+            pipe.add_command(to_cmd(cmd));
+        }
+        let fut = conn.send_packed_commands(&pipe, 0, cmds.len());
+        let result = tokio::time::timeout(self.timeout, fut).await;
+        let values = slot.settle(result, self.timeout)?;
+        if values.len() != cmds.len() {
+            return Err(Error::Internal(format!(
+                "Redis answered {} replies to {} commands",
+                values.len(),
+                cmds.len()
+            )));
+        }
+        Ok(values)
+    }
+
+    /// Runs `MULTI`, the commands and `EXEC` as one contiguous batch.
+    pub async fn transaction(&self, cmds: &[Command]) -> Result<TxOutcome, Error> {
+        let mut batch = Vec::with_capacity(cmds.len() + 2);
+        batch.push(internal(&["MULTI"]));
+        batch.extend(cmds.iter().cloned());
+        batch.push(internal(&["EXEC"]));
+        let mut replies = self.pipeline(&batch).await?;
+        let exec = replies.pop().unwrap_or(Value::Nil);
+        if let Some(Value::ServerError(first)) = replies.iter().find(|v| matches!(v, Value::ServerError(_))) {
+            return Ok(TxOutcome::Discarded(error_text(first)));
+        }
+        match exec {
+            Value::Array(values) => Ok(TxOutcome::Executed(values)),
+            Value::ServerError(err) => Ok(TxOutcome::Discarded(error_text(&err))),
+            _ => Ok(TxOutcome::Discarded("EXECABORT Transaction discarded".into())),
+        }
+    }
+
+    /// `PING`, for readiness checks.
+    pub async fn ping(&self) -> Result<(), Error> {
+        match self.execute(&internal(&["PING"])).await? {
+            Value::ServerError(e) => Err(Error::Unavailable(error_text(&e))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The read-only command table, loaded from `COMMAND` on first use.
+    pub async fn command_table(&self) -> Result<Arc<CommandTable>, Error> {
+        if let Some(t) = self.table.get() {
+            return Ok(t.clone());
+        }
+        let reply = self.execute(&internal(&["COMMAND"])).await?;
+        let table = Arc::new(CommandTable::from_command_reply(&reply));
+        if table.len() < 10 {
+            return Err(Error::Unavailable(
+                "could not load the command table from Redis".into(),
+            ));
+        }
+        tracing::debug!(backend = %self.label, commands = table.len(), "read-only command table loaded");
+        Ok(self.table.get_or_init(|| table).clone())
+    }
+
+    /// Picks the next connected slot (round-robin); 503 at once when none is up.
+    fn pick(&self) -> Result<(&Arc<Slot>, redis::aio::MultiplexedConnection), Error> {
+        let n = self.slots.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let slot = &self.slots[(start + i) % n];
+            if let Some(conn) = slot.connection() {
+                return Ok((slot, conn));
+            }
+        }
+        Err(Error::Unavailable("not connected (reconnecting)".into()))
+    }
+}
+
+fn internal(parts: &[&str]) -> Command {
+    Command::internal(parts)
+}
+
+fn to_cmd(cmd: &Command) -> redis::Cmd {
+    let mut packed = redis::Cmd::new();
+    for arg in cmd.args() {
+        packed.arg(arg.as_slice());
+    }
+    packed
+}

@@ -1,0 +1,76 @@
+//! Command-line flags, each with a `RESTDIS_*` environment twin (clap gives a flag precedence
+//! over its variable; [`crate::config`] then falls back to the config file, then defaults).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// restdis: the Upstash Redis REST protocol in front of your own Redis.
+#[derive(Debug, Default, Parser)]
+#[command(name = "restdis", version, about, long_about = None)]
+pub struct Cli {
+    /// Address for the REST API [default: 127.0.0.1:8079]
+    #[arg(long, env = "RESTDIS_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Redis to forward to [default: redis://127.0.0.1:6379, or a private redis-server when
+    /// nothing answers there]
+    #[arg(long, env = "RESTDIS_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Full-access token [default: generated and printed, on a loopback listener only]
+    #[arg(long, env = "RESTDIS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Read-only token (read commands only)
+    #[arg(
+        long,
+        env = "RESTDIS_READ_ONLY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub read_only_token: Option<String>,
+
+    /// TOML config file (see config/restdis.example.toml)
+    #[arg(long, env = "RESTDIS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address for /healthz, /readyz and /metrics, or "off" [default: 127.0.0.1:9079]
+    #[arg(long, env = "RESTDIS_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+
+    /// Largest request body, in bytes (suffixes KiB, MiB, KB, MB allowed) [default: 10MiB]
+    #[arg(long, env = "RESTDIS_MAX_REQUEST_SIZE", value_name = "BYTES")]
+    pub max_request_size: Option<String>,
+
+    /// Time a command may take before the request gets a 504 [default: 10s]
+    #[arg(long, env = "RESTDIS_COMMAND_TIMEOUT", value_name = "DURATION")]
+    pub command_timeout: Option<String>,
+
+    /// Multiplexed Redis connections per backend [default: 2]
+    #[arg(long, env = "RESTDIS_CONNECTIONS", value_name = "N")]
+    pub connections: Option<usize>,
+
+    /// Allowed CORS origins, comma-separated; "*" for any, "off" to disable [default: *]
+    #[arg(long, env = "RESTDIS_CORS_ORIGINS", value_name = "LIST")]
+    pub cors_origins: Option<String>,
+
+    /// Time in-flight requests get to finish on SIGINT/SIGTERM [default: 10s]
+    #[arg(long, env = "RESTDIS_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    pub shutdown_timeout: Option<String>,
+
+    /// Log filter (tracing env-filter syntax) [default: info]
+    #[arg(long, env = "RESTDIS_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Runtime worker threads [default: number of CPUs]
+    #[arg(long, env = "RESTDIS_WORKER_THREADS", value_name = "N")]
+    pub worker_threads: Option<usize>,
+
+    /// Validate the configuration, print a summary and exit
+    #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
+    pub check_config: bool,
+}
+
+/// Environment variables restdis reads that are not flags.
+pub const EXTRA_ENV: &[&str] = &["RESTDIS_REDIS_SERVER"];

@@ -1,0 +1,491 @@
+//! The resolved configuration, [`Config`], built by [`Config::resolve`] from the flags and
+//! their `RESTDIS_*` variables, the TOML file, SRH's variables and defaults, in that order of
+//! precedence. Everything is validated here, before anything starts: an unknown key, a
+//! malformed value, a misspelt variable or an open listener without a token is an error that
+//! names the culprit.
+
+pub mod file;
+mod srh;
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, EXTRA_ENV};
+use crate::http::reply::Cors;
+use crate::http::ListenerLimits;
+use crate::protocol::policy::DEFAULT_DENY;
+use file::{FileConfig, Size};
+
+/// Defaults, in one place.
+pub mod defaults {
+    /// REST API address.
+    pub const LISTEN: &str = "127.0.0.1:8079";
+    /// Admin address.
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9079";
+    /// Redis URL.
+    pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+    /// Body limit: 10 MiB, Upstash's.
+    pub const MAX_REQUEST_SIZE: u64 = 10 * 1024 * 1024;
+    /// Command timeout.
+    pub const COMMAND_TIMEOUT: &str = "10s";
+    /// Multiplexed connections per backend.
+    pub const CONNECTIONS: usize = 2;
+    /// Shutdown drain deadline.
+    pub const SHUTDOWN_TIMEOUT: &str = "10s";
+    /// Open HTTP connections at most.
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    /// Time to send a request head.
+    pub const HEADER_READ_TIMEOUT: &str = "10s";
+}
+
+/// One tenant as configured.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    /// Its name (logs, metrics).
+    pub name: String,
+    /// Full-access tokens.
+    pub tokens: Vec<String>,
+    /// Read-only tokens.
+    pub read_only_tokens: Vec<String>,
+    /// Its Redis.
+    pub redis_url: String,
+    /// Database index overriding the URL's.
+    pub db: Option<i64>,
+    /// Multiplexed connections.
+    pub connections: usize,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// REST API address.
+    pub listen: SocketAddr,
+    /// Admin address, if enabled.
+    pub admin_listen: Option<SocketAddr>,
+    /// Tenants (at least one).
+    pub tenants: Vec<TenantConfig>,
+    /// Body limit in bytes.
+    pub max_request_size: u64,
+    /// Command timeout.
+    pub command_timeout: Duration,
+    /// CORS.
+    pub cors: Cors,
+    /// Operator deny-list.
+    pub deny: Vec<String>,
+    /// Connection limits of the API listener.
+    pub limits: ListenerLimits,
+    /// Log filter.
+    pub log: String,
+    /// Runtime worker threads (None: one per CPU).
+    pub worker_threads: Option<usize>,
+    /// A token restdis generated because none was configured (loopback only).
+    pub generated_token: Option<String>,
+    /// No Redis URL was configured anywhere: a private redis-server may be started.
+    pub dev_redis: bool,
+    /// Non-fatal findings to log at start.
+    pub warnings: Vec<String>,
+}
+
+impl Config {
+    /// Resolves the configuration from the parsed flags and a snapshot of the environment.
+    pub fn resolve(cli: &Cli, env: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut warnings = check_env_names(env)?;
+        let file = match &cli.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let srh = srh::from_env(env)?;
+
+        let listen_text = cli.listen.clone().or(file.listen.clone());
+        let listen_text = match (&listen_text, &srh) {
+            (None, Some(srh)) => srh.listen.clone(),
+            _ => listen_text.unwrap_or_else(|| defaults::LISTEN.to_string()),
+        };
+        let listen = parse_addr("listen", &listen_text)?;
+        let admin_text = cli
+            .admin_listen
+            .clone()
+            .or(file.admin_listen.clone())
+            .unwrap_or_else(|| defaults::ADMIN_LISTEN.to_string());
+        let admin_listen = if admin_text.eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(parse_addr("admin_listen", &admin_text)?)
+        };
+
+        let connections = cli
+            .connections
+            .or(file.connections)
+            .unwrap_or(defaults::CONNECTIONS);
+        if connections == 0 {
+            return Err("connections must be at least 1".into());
+        }
+        let redis_url_given = cli.redis_url.clone().or(file.redis_url.clone());
+        let dev_redis = redis_url_given.is_none()
+            && srh.is_none()
+            && file.tenants.values().all(|t| t.redis_url.is_none());
+        let redis_url = redis_url_given.unwrap_or_else(|| defaults::REDIS_URL.to_string());
+
+        let mut tenants = Vec::new();
+        for (name, t) in &file.tenants {
+            let (tokens, mut ro) = if t.read_only {
+                (Vec::new(), t.tokens.clone())
+            } else {
+                (t.tokens.clone(), Vec::new())
+            };
+            ro.extend(t.read_only_tokens.iter().cloned());
+            if tokens.is_empty() && ro.is_empty() {
+                return Err(format!("tenant '{name}' has no tokens"));
+            }
+            tenants.push(TenantConfig {
+                name: name.clone(),
+                tokens,
+                read_only_tokens: ro,
+                redis_url: t.redis_url.clone().unwrap_or_else(|| redis_url.clone()),
+                db: t.db,
+                connections: t.pool_size.unwrap_or(connections),
+            });
+        }
+        if let Some(srh) = srh {
+            tenants.extend(srh.tenants);
+        }
+
+        let token = cli.token.clone().or(file.token.clone());
+        let read_only_token = cli.read_only_token.clone().or(file.read_only_token.clone());
+        let mut generated_token = None;
+        if token.is_some() || read_only_token.is_some() || tenants.is_empty() {
+            let token = match token {
+                Some(t) => Some(t),
+                None if tenants.is_empty() && read_only_token.is_none() => {
+                    if !listen.ip().is_loopback() {
+                        return Err(format!(
+                            "refusing to listen on {listen} without a token: set --token (RESTDIS_TOKEN) or \
+                             configure tenants, or listen on a loopback address"
+                        ));
+                    }
+                    let t = random_token();
+                    generated_token = Some(t.clone());
+                    Some(t)
+                }
+                None => None,
+            };
+            tenants.insert(
+                0,
+                TenantConfig {
+                    name: "default".into(),
+                    tokens: token.into_iter().collect(),
+                    read_only_tokens: read_only_token.into_iter().collect(),
+                    redis_url: redis_url.clone(),
+                    db: None,
+                    connections,
+                },
+            );
+        }
+        check_tokens(&tenants)?;
+
+        let max_request_size = match cli
+            .max_request_size
+            .clone()
+            .map(Size::Text)
+            .or(file.max_request_size.clone())
+        {
+            Some(size) => parse_size(&size)?,
+            None => defaults::MAX_REQUEST_SIZE,
+        };
+        let command_timeout = duration(
+            "command_timeout",
+            cli.command_timeout.as_deref().or(file.command_timeout.as_deref()),
+            defaults::COMMAND_TIMEOUT,
+        )?;
+        let shutdown_timeout = duration(
+            "shutdown_timeout",
+            cli.shutdown_timeout
+                .as_deref()
+                .or(file.shutdown_timeout.as_deref()),
+            defaults::SHUTDOWN_TIMEOUT,
+        )?;
+        let header_read_timeout = duration(
+            "limits.header_read_timeout",
+            file.limits.header_read_timeout.as_deref(),
+            defaults::HEADER_READ_TIMEOUT,
+        )?;
+        let cors = match &cli.cors_origins {
+            Some(list) if list.trim().eq_ignore_ascii_case("off") => Cors {
+                enabled: false,
+                origins: Vec::new(),
+            },
+            Some(list) => Cors {
+                enabled: true,
+                origins: list
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            },
+            None => Cors {
+                enabled: file.cors.enabled.unwrap_or(true),
+                origins: file.cors.origins.clone().unwrap_or_else(|| vec!["*".into()]),
+            },
+        };
+        if !listen.ip().is_loopback() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            warnings.push("the admin listener (metrics, no token) is on a non-loopback address".into());
+        }
+        Ok(Self {
+            listen,
+            admin_listen,
+            tenants,
+            max_request_size,
+            command_timeout,
+            cors,
+            deny: file
+                .policy
+                .deny
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DENY.iter().map(|s| s.to_string()).collect()),
+            limits: ListenerLimits {
+                max_connections: file.limits.max_connections.unwrap_or(defaults::MAX_CONNECTIONS),
+                header_read_timeout,
+                shutdown_timeout,
+            },
+            log: cli
+                .log
+                .clone()
+                .or(file.log.clone())
+                .unwrap_or_else(|| "info".into()),
+            worker_threads: cli.worker_threads.or(file.worker_threads),
+            generated_token,
+            dev_redis,
+            warnings,
+        })
+    }
+}
+
+fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
+    let mut seen = std::collections::HashSet::new();
+    for t in tenants {
+        for token in t.tokens.iter().chain(&t.read_only_tokens) {
+            if token.trim().is_empty() || token.trim() != token {
+                return Err(format!(
+                    "tenant '{}' has an empty token or one with surrounding spaces",
+                    t.name
+                ));
+            }
+            if !seen.insert(token.as_str()) {
+                return Err(format!("a token of tenant '{}' is used more than once", t.name));
+            }
+        }
+        redis::parse_redis_url(&t.redis_url).ok_or_else(|| {
+            format!(
+                "tenant '{}': invalid Redis URL (expected redis:// or unix://)",
+                t.name
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Every `RESTDIS_*` variable restdis knows.
+fn known_env() -> Vec<String> {
+    let mut names: Vec<String> = Cli::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+        .collect();
+    names.extend(EXTRA_ENV.iter().map(|s| s.to_string()));
+    names.extend(srh::KNOWN.iter().map(|s| s.to_string()));
+    names
+}
+
+/// Unknown `RESTDIS_*`/`SRH_*` variables: an error when one looks like a misspelling of a
+/// known name, a warning otherwise.
+fn check_env_names(env: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    let known = known_env();
+    let mut warnings = Vec::new();
+    for name in env
+        .keys()
+        .filter(|k| k.starts_with("RESTDIS_") || k.starts_with("SRH_"))
+    {
+        if known.iter().any(|k| k == name) {
+            continue;
+        }
+        if let Some(close) = known.iter().find(|k| edit_distance(k, name) <= 2) {
+            return Err(format!(
+                "unknown environment variable {name}: did you mean {close}?"
+            ));
+        }
+        warnings.push(format!("ignoring unknown environment variable {name}"));
+    }
+    Ok(warnings)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn parse_addr(key: &str, text: &str) -> Result<SocketAddr, String> {
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("{key}: '{text}' is not an address like 127.0.0.1:8079"))
+}
+
+fn duration(key: &str, given: Option<&str>, default: &str) -> Result<Duration, String> {
+    let text = given.unwrap_or(default);
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{key}: '{text}' is not a duration like 10s or 500ms ({e})"))?;
+    if d.is_zero() {
+        return Err(format!("{key} must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_size(size: &Size) -> Result<u64, String> {
+    let text = match size {
+        Size::Bytes(b) => return Ok(*b),
+        Size::Text(t) => t.trim(),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("max_request_size: '{text}' is not a size like 10485760 or 10MiB"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "kib" | "k" => 1024,
+        "mb" => 1000 * 1000,
+        "mib" | "m" => 1024 * 1024,
+        "gb" => 1000 * 1000 * 1000,
+        "gib" | "g" => 1024 * 1024 * 1024,
+        other => return Err(format!("max_request_size: unknown unit '{other}'")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("max_request_size: '{text}' is out of range"))
+}
+
+/// 32 random bytes as hex (a generated token).
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 24];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness at all is exotic; mix the clock so the token is at least unique.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        bytes[..16].copy_from_slice(&nanos.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A human summary of a configuration, without secrets (for `--check-config`).
+pub fn summary(c: &Config) -> String {
+    let mut out = format!(
+        "configuration OK\nlisten: {}\nadmin_listen: {}\nmax_request_size: {} bytes\ncommand_timeout: {:?}\ncors: {}\n",
+        c.listen,
+        c.admin_listen.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        c.max_request_size,
+        c.command_timeout,
+        if c.cors.enabled { c.cors.origins.join(",") } else { "off".into() },
+    );
+    for t in &c.tenants {
+        out.push_str(&format!(
+            "tenant {}: {} token(s), {} read-only token(s), redis {}{}, {} connection(s)\n",
+            t.name,
+            t.tokens.len(),
+            t.read_only_tokens.len(),
+            redact_url(&t.redis_url),
+            t.db.map(|d| format!(" db {d}")).unwrap_or_default(),
+            t.connections
+        ));
+    }
+    if c.dev_redis {
+        out.push_str(
+            "no Redis URL configured: a private redis-server starts if nothing answers on 127.0.0.1:6379\n",
+        );
+    }
+    for w in &c.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    out
+}
+
+/// A Redis URL with its password hidden.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn loopback_default_generates_a_token() {
+        let c = Config::resolve(&Cli::default(), &env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8079");
+        assert!(c.generated_token.is_some());
+        assert!(c.dev_redis);
+        assert_eq!(c.tenants.len(), 1);
+    }
+
+    #[test]
+    fn open_listener_needs_a_token() {
+        let cli = Cli {
+            listen: Some("0.0.0.0:8079".into()),
+            ..Cli::default()
+        };
+        assert!(Config::resolve(&cli, &env(&[]))
+            .unwrap_err()
+            .contains("without a token"));
+        let cli = Cli {
+            token: Some("t".into()),
+            ..cli
+        };
+        assert!(Config::resolve(&cli, &env(&[])).is_ok());
+    }
+
+    #[test]
+    fn misspelt_variables_are_named() {
+        let e = Config::resolve(&Cli::default(), &env(&[("RESTDIS_LISTN", "x")])).unwrap_err();
+        assert!(e.contains("RESTDIS_LISTN") && e.contains("RESTDIS_LISTEN"), "{e}");
+        let e = Config::resolve(&Cli::default(), &env(&[("SRH_CONNECTION_STRIN", "x")])).unwrap_err();
+        assert!(e.contains("SRH_CONNECTION_STRING"), "{e}");
+        let c = Config::resolve(&Cli::default(), &env(&[("RESTDIS_SOMETHING_ELSE", "x")])).unwrap();
+        assert_eq!(c.warnings.len(), 1);
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size(&Size::Text("10MiB".into())).unwrap(), 10 * 1024 * 1024);
+        assert_eq!(parse_size(&Size::Text("1000".into())).unwrap(), 1000);
+        assert!(parse_size(&Size::Text("ten".into())).is_err());
+        assert!(parse_size(&Size::Text("5 parsecs".into())).is_err());
+        assert_eq!(
+            duration("k", Some("250ms"), "1s").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert!(duration("k", Some("soon"), "1s").is_err());
+    }
+}

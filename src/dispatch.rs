@@ -1,0 +1,226 @@
+//! Runs parsed requests for a caller: every command goes through the [`Policy`] first, then
+//! the [`Backend`]. Batches are *planned*: each entry becomes zero or more wire commands
+//! (a blocking command becomes `MULTI`, cmd, `EXEC`; a refused one none), the wire commands go
+//! to Redis as one contiguous pipeline, and the replies are mapped back to one per entry.
+
+use std::sync::Arc;
+
+use redis::Value;
+
+use crate::backend::{Backend, TxOutcome};
+use crate::error::Error;
+use crate::protocol::body::Entry;
+use crate::protocol::encode::{error_text, into_reply, Reply};
+use crate::protocol::policy::{strip_withtype, Access, Action, CommandTable, Policy};
+use crate::protocol::Command;
+
+/// A tenant: one Redis database reached through one backend.
+pub struct Tenant {
+    /// Name for logs and metrics.
+    pub name: String,
+    /// Where its commands go.
+    pub backend: Arc<Backend>,
+    /// Its database index (`SELECT` of it is a no-op).
+    pub db: i64,
+}
+
+/// Who is asking: a tenant, through a full or a read-only token.
+#[derive(Clone)]
+pub struct Caller {
+    /// The tenant the token belongs to.
+    pub tenant: Arc<Tenant>,
+    /// Whether the token may only read.
+    pub read_only: bool,
+}
+
+impl Caller {
+    fn access(&self) -> Access {
+        Access {
+            read_only: self.read_only,
+            db: self.tenant.db,
+        }
+    }
+
+    fn backend(&self) -> &Backend {
+        &self.tenant.backend
+    }
+
+    async fn table(&self) -> Result<Option<Arc<CommandTable>>, Error> {
+        if self.read_only {
+            Ok(Some(self.backend().command_table().await?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// How one batch entry's reply is found after the wire pipeline ran.
+enum Step {
+    /// The reply at this wire index.
+    Wire(usize),
+    /// A blocking command wrapped in MULTI/EXEC; the index of the `EXEC` reply.
+    Wrapped(usize),
+    /// `SCAN ... WITHTYPE`: the plain SCAN reply at this index, to be typed.
+    Typed(usize),
+    /// Answered without Redis.
+    Local(Reply),
+}
+
+/// Runs one command (`POST /` or the path form).
+pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Reply, Error> {
+    let table = caller.table().await?;
+    match policy.classify(&cmd, caller.access(), table.as_deref()) {
+        // The hot path: one command, no planning.
+        Action::Forward => Ok(into_reply(caller.backend().execute(&cmd).await?)),
+        Action::Answer(v) => Ok(Ok(v)),
+        Action::Refuse(msg) => Ok(Err(msg)),
+        _ => {
+            let mut replies = pipeline(policy, caller, vec![Ok(cmd)]).await?;
+            Ok(replies.pop().unwrap_or(Ok(Value::Nil)))
+        }
+    }
+}
+
+/// Runs a non-atomic batch (`/pipeline`): one reply per entry, in order.
+pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> Result<Vec<Reply>, Error> {
+    let table = caller.table().await?;
+    let mut wire = Vec::with_capacity(entries.len());
+    let mut steps = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let cmd = match entry {
+            Ok(cmd) => cmd,
+            Err(msg) => {
+                steps.push(Step::Local(Err(msg)));
+                continue;
+            }
+        };
+        steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
+            Action::Forward => {
+                wire.push(cmd);
+                Step::Wire(wire.len() - 1)
+            }
+            Action::NonBlocking => {
+                wire.push(Command::internal(&["MULTI"]));
+                wire.push(cmd);
+                wire.push(Command::internal(&["EXEC"]));
+                Step::Wrapped(wire.len() - 1)
+            }
+            Action::ScanWithType => {
+                wire.push(strip_withtype(&cmd));
+                Step::Typed(wire.len() - 1)
+            }
+            Action::Answer(v) => Step::Local(Ok(v)),
+            Action::Refuse(msg) => Step::Local(Err(msg)),
+        });
+    }
+    let mut values: Vec<Option<Value>> = caller
+        .backend()
+        .pipeline(&wire)
+        .await?
+        .into_iter()
+        .map(Some)
+        .collect();
+    let mut replies = Vec::with_capacity(steps.len());
+    for step in steps {
+        let reply = match step {
+            Step::Wire(i) => into_reply(take(&mut values, i)),
+            Step::Wrapped(exec) => unwrap_exec(take(&mut values, exec), take(&mut values, exec - 1)),
+            Step::Typed(i) => match into_reply(take(&mut values, i)) {
+                Ok(scan) => Ok(with_types(caller.backend(), scan).await?),
+                err => err,
+            },
+            Step::Local(reply) => reply,
+        };
+        replies.push(reply);
+    }
+    Ok(replies)
+}
+
+/// Runs an atomic batch (`/multi-exec`). Any entry that cannot be queued (malformed, refused
+/// by the policy, or rejected by Redis at queue time) discards the whole transaction: a 400
+/// with that entry's error.
+pub async fn transaction(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> Result<Vec<Reply>, Error> {
+    let table = caller.table().await?;
+    let mut wire = Vec::with_capacity(entries.len());
+    let mut steps = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let cmd = entry.map_err(Error::BadRequest)?;
+        steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
+            // Inside MULTI, Redis itself runs blocking commands without blocking.
+            Action::Forward | Action::NonBlocking => {
+                wire.push(cmd);
+                Step::Wire(wire.len() - 1)
+            }
+            Action::ScanWithType => {
+                wire.push(strip_withtype(&cmd));
+                Step::Typed(wire.len() - 1)
+            }
+            Action::Answer(v) => Step::Local(Ok(v)),
+            Action::Refuse(msg) => return Err(Error::BadRequest(msg)),
+        });
+    }
+    let values = if wire.is_empty() {
+        Vec::new()
+    } else {
+        match caller.backend().transaction(&wire).await? {
+            TxOutcome::Executed(values) => values,
+            TxOutcome::Discarded(msg) => return Err(Error::BadRequest(msg)),
+        }
+    };
+    let mut values: Vec<Option<Value>> = values.into_iter().map(Some).collect();
+    let mut replies = Vec::with_capacity(steps.len());
+    for step in steps {
+        replies.push(match step {
+            Step::Wire(i) | Step::Wrapped(i) => into_reply(take(&mut values, i)),
+            Step::Typed(i) => match into_reply(take(&mut values, i)) {
+                Ok(scan) => Ok(with_types(caller.backend(), scan).await?),
+                err => err,
+            },
+            Step::Local(reply) => reply,
+        });
+    }
+    Ok(replies)
+}
+
+fn take(values: &mut [Option<Value>], i: usize) -> Value {
+    values.get_mut(i).and_then(Option::take).unwrap_or(Value::Nil)
+}
+
+/// The reply of a blocking command run as `MULTI; cmd; EXEC`. If Redis refused to queue the
+/// command (wrong arity), its own error is the reply.
+fn unwrap_exec(exec: Value, queued: Value) -> Reply {
+    if let Value::ServerError(e) = queued {
+        return Err(error_text(&e));
+    }
+    match exec {
+        Value::Array(mut items) if items.len() == 1 => into_reply(items.remove(0)),
+        Value::ServerError(e) => Err(error_text(&e)),
+        other => Ok(other),
+    }
+}
+
+/// Emulates Upstash's `SCAN ... WITHTYPE`: `[cursor, [k1, k2]]` becomes
+/// `[cursor, [k1, type1, k2, type2]]`, the types read with one pipeline of TYPE commands.
+async fn with_types(backend: &Backend, scan: Value) -> Result<Value, Error> {
+    let Value::Array(mut parts) = scan else {
+        return Ok(scan);
+    };
+    let Some(Value::Array(keys)) = parts.get_mut(1).map(std::mem::take) else {
+        return Ok(Value::Array(parts));
+    };
+    let types: Vec<Command> = keys
+        .iter()
+        .filter_map(|k| match k {
+            Value::BulkString(b) => Command::new(vec![b"TYPE".to_vec(), b.clone()]),
+            _ => None,
+        })
+        .collect();
+    let kinds = backend.pipeline(&types).await?;
+    let mut typed = Vec::with_capacity(keys.len() * 2);
+    for (key, kind) in keys.into_iter().zip(kinds) {
+        typed.push(key);
+        typed.push(kind);
+    }
+    parts[1] = Value::Array(typed);
+    Ok(Value::Array(parts))
+}

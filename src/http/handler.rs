@@ -1,0 +1,179 @@
+//! The request path. [`handle`] reads like the protocol: check the method, find the route,
+//! authenticate, read the body, parse, run, respond. Every failure is an [`Error`] turned into
+//! a JSON response in one place, and every response gets a fresh `upstash-sync-token`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
+use hyper::http::request::Parts;
+use hyper::{HeaderMap, Method, Request, StatusCode};
+
+use super::reply::{self, HttpResponse, SYNC_TOKEN};
+use crate::auth::Auth;
+use crate::dispatch;
+use crate::error::Error;
+use crate::protocol::encode::{json_string, Encoding, Format};
+use crate::protocol::route::{classify, Route};
+use crate::protocol::{body, path};
+use crate::state::AppState;
+
+/// What `GET /` answers without a token (SRH parity, handy for container health checks).
+const WELCOME: &str = "Welcome to restdis, a Redis-over-HTTP server speaking the Upstash REST protocol";
+
+/// How much of an oversized body is read and thrown away (so the client gets the 413 instead
+/// of a reset connection) before the connection is closed.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Serves one HTTP request. Never fails: errors become JSON responses.
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+) -> Result<HttpResponse, std::convert::Infallible> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let route = classify(parts.uri.path()).label();
+    let mut resp = match serve(&state, &parts, body).await {
+        Ok(resp) => resp,
+        Err(err) => {
+            if matches!(err, Error::Internal(_)) {
+                tracing::error!(error = ?err, "internal error");
+            }
+            let mut resp = reply::error(&err);
+            if matches!(err, Error::TooLarge { .. }) {
+                resp.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            resp
+        }
+    };
+    resp.headers_mut().insert(SYNC_TOKEN, state.sync.next());
+    state.cors.decorate(&parts.headers, &mut resp);
+    state.metrics.observe(route, resp.status(), started.elapsed());
+    Ok(resp)
+}
+
+async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpResponse, Error> {
+    if parts.method == Method::OPTIONS {
+        return state
+            .cors
+            .preflight(&parts.headers)
+            .ok_or(Error::MethodNotAllowed);
+    }
+    if !matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::POST | Method::PUT
+    ) {
+        return Err(Error::MethodNotAllowed);
+    }
+    let query = parts.uri.query();
+    let route = classify(parts.uri.path());
+    let reads = matches!(parts.method, Method::GET | Method::HEAD);
+    if route == Route::Root && reads && !Auth::has_credentials(&parts.headers, query) {
+        return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
+    }
+    let caller = state.auth.authenticate(&parts.headers, query)?;
+    let format = response_format(&parts.headers)?;
+    let body = read_body(body, &parts.headers, state.max_request_size).await?;
+    let policy = &state.policy;
+    match route {
+        Route::Root => {
+            if body.is_empty() {
+                return Err(Error::BadRequest("ERR empty command".into()));
+            }
+            let cmd = body::parse_command(&body)?;
+            Ok(reply::single(
+                &dispatch::single(policy, &caller, cmd).await?,
+                format,
+            ))
+        }
+        Route::Command(rest) => {
+            let cmd = path::parse_command(rest, query, &body)?;
+            Ok(reply::single(
+                &dispatch::single(policy, &caller, cmd).await?,
+                format,
+            ))
+        }
+        Route::Pipeline => {
+            let entries = body::parse_batch(&body)?;
+            Ok(reply::batch(
+                &dispatch::pipeline(policy, &caller, entries).await?,
+                format,
+            ))
+        }
+        Route::MultiExec => {
+            let entries = body::parse_batch(&body)?;
+            Ok(reply::transaction(
+                &dispatch::transaction(policy, &caller, entries).await?,
+                format,
+            ))
+        }
+        Route::Subscribe(_) | Route::PSubscribe(_) | Route::Monitor => Err(Error::BadRequest(
+            "ERR streaming endpoints (/subscribe, /psubscribe, /monitor) are not available in this version"
+                .into(),
+        )),
+    }
+}
+
+/// The body format from `Upstash-Encoding` and `Upstash-Response-Format`.
+fn response_format(headers: &HeaderMap) -> Result<Format, Error> {
+    let base64 = headers
+        .get("upstash-encoding")
+        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"base64"));
+    let encoding = if base64 { Encoding::Base64 } else { Encoding::Plain };
+    match headers
+        .get("upstash-response-format")
+        .map(|v| v.as_bytes().trim_ascii())
+    {
+        None => Ok(Format::Json(encoding)),
+        Some(v) if v.eq_ignore_ascii_case(b"json") => Ok(Format::Json(encoding)),
+        Some(v) if v.eq_ignore_ascii_case(b"resp2") => {
+            if base64 {
+                Err(Error::BadRequest(
+                    "ERR Upstash-Response-Format: resp2 cannot be combined with Upstash-Encoding: base64"
+                        .into(),
+                ))
+            } else {
+                Ok(Format::Resp2)
+            }
+        }
+        Some(_) => Err(Error::BadRequest(
+            "ERR invalid Upstash-Response-Format: use json or resp2".into(),
+        )),
+    }
+}
+
+/// Reads the whole body, refusing (after draining a bounded amount, so the client sees the
+/// answer rather than a reset) anything over `limit`.
+async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Result<Bytes, Error> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20) as usize);
+    let mut seen: u64 = 0;
+    let over = declared.is_some_and(|d| d > limit);
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::BadRequest(format!("ERR could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len() as u64;
+        if over || seen > limit {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if over || seen > limit {
+        return Err(Error::TooLarge {
+            limit,
+            actual: declared.unwrap_or(seen).max(seen),
+        });
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,38 @@
+//! restdis: a self-hostable server that speaks the Upstash Redis REST protocol and forwards
+//! commands, multiplexed and pipelined, to a real Redis.
+//!
+//! # Layout
+//!
+//! A request flows top to bottom; each module has one job.
+//!
+//! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
+//! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
+//! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
+//! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
+//!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::admin`]
+//!   (`/healthz`, `/readyz`, `/metrics`).
+//! - [`auth`]: token extraction and constant-time lookup of the caller.
+//! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
+//!   policy, reply encoding (JSON plain/base64, RESP2).
+//! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
+//! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction) over
+//!   self-repairing multiplexed connections.
+//! - [`error`]: the one request-path error type and its status/body mapping.
+//! - [`state`]: the shared state handed to every request.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`devredis`]: the private redis-server of the dev default.
+//! - [`telemetry`]: logging set-up.
+
+pub mod auth;
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod devredis;
+pub mod dispatch;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod protocol;
+pub mod server;
+pub mod state;
+pub mod telemetry;

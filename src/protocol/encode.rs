@@ -1,0 +1,348 @@
+//! Replies out: Upstash JSON envelopes (`{"result": X}` / `{"error": "msg"}`), plain or with
+//! every string base64-encoded, and the optional raw RESP2 format.
+//!
+//! The writer goes straight from `redis::Value` into the output buffer: no intermediate
+//! `serde_json::Value`. Mapping (RESP2 talked to Redis): bulk and status strings become JSON
+//! strings, integers exact JSON numbers, nil `null`, arrays arrays. A top-level error is the
+//! `{"error"}` envelope; an error nested inside an array becomes its text as a string. With
+//! base64, every string at every depth is standard padded base64 of the raw bytes, except a
+//! top-level status `OK`, which stays `"OK"`. Error texts are never encoded.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use redis::{ServerError, Value};
+
+/// The outcome of one command: a reply, or the error text to put in `{"error": ...}`.
+pub type Reply = Result<Value, String>;
+
+/// How strings in a JSON reply are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8 JSON strings; invalid UTF-8 bytes become U+FFFD (lossy, as Upstash documents).
+    Plain,
+    /// Standard padded base64 of the raw bytes (`Upstash-Encoding: base64`).
+    Base64,
+}
+
+/// The response body format a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// JSON envelopes with the given string encoding.
+    Json(Encoding),
+    /// Raw RESP2 bytes (`Upstash-Response-Format: resp2`).
+    Resp2,
+}
+
+/// The exact text Redis sent for an error reply (`ERR ...`, `WRONGTYPE ...`, `NOSCRIPT ...`).
+pub fn error_text(err: &ServerError) -> String {
+    match err.details() {
+        Some(detail) => format!("{} {}", err.code(), detail),
+        None => err.code().to_string(),
+    }
+}
+
+/// Turns a top-level error value into `Err(text)`; everything else is a reply.
+pub fn into_reply(value: Value) -> Reply {
+    match value {
+        Value::ServerError(err) => Err(error_text(&err)),
+        other => Ok(other),
+    }
+}
+
+/// `{"result": X}` or `{"error": "msg"}` for one command.
+pub fn single(reply: &Reply, encoding: Encoding) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    write_entry(&mut out, reply, encoding);
+    out
+}
+
+/// `[{"result": X}, {"error": "msg"}, ...]` for a pipeline or transaction: one entry per
+/// command, in order; a success has no `error` key and an error no `result` key.
+pub fn batch(replies: &[Reply], encoding: Encoding) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + replies.len() * 24);
+    out.push(b'[');
+    for (i, reply) in replies.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_entry(&mut out, reply, encoding);
+    }
+    out.push(b']');
+    out
+}
+
+/// `{"error": "msg"}`: the body of every error response, whatever the status.
+pub fn error_body(msg: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(msg.len() + 16);
+    out.extend_from_slice(b"{\"error\":");
+    write_str(&mut out, msg);
+    out.push(b'}');
+    out
+}
+
+/// A JSON string literal (used for the welcome answer of `GET /`).
+pub fn json_string(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 2);
+    write_str(&mut out, text);
+    out
+}
+
+/// The raw RESP2 bytes of a sequence of replies (one for a single command).
+pub fn resp2(replies: &[Reply]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    for reply in replies {
+        match reply {
+            Ok(v) => write_resp(&mut out, v),
+            Err(msg) => write_resp_error(&mut out, msg),
+        }
+    }
+    out
+}
+
+fn write_entry(out: &mut Vec<u8>, reply: &Reply, encoding: Encoding) {
+    match reply {
+        Ok(value) => {
+            out.extend_from_slice(b"{\"result\":");
+            write_value(out, value, encoding, true);
+        }
+        Err(msg) => {
+            out.extend_from_slice(b"{\"error\":");
+            write_str(out, msg);
+        }
+    }
+    out.push(b'}');
+}
+
+/// Writes one reply value as JSON. `top` is true only for the value directly inside the
+/// envelope (where a status `OK` may stay raw).
+pub fn write_value(out: &mut Vec<u8>, value: &Value, encoding: Encoding, top: bool) {
+    match value {
+        Value::Nil => out.extend_from_slice(b"null"),
+        Value::Int(i) => write_int(out, *i),
+        Value::BulkString(bytes) => write_bytes(out, bytes, encoding),
+        Value::SimpleString(s) => write_bytes(out, s.as_bytes(), encoding),
+        Value::Okay if top => out.extend_from_slice(b"\"OK\""),
+        Value::Okay => write_bytes(out, b"OK", encoding),
+        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
+            write_array(out, items.iter(), encoding)
+        }
+        Value::Map(pairs) => write_array(out, pairs.iter().flat_map(|(k, v)| [k, v]), encoding),
+        Value::Attribute { data, .. } => write_value(out, data, encoding, top),
+        Value::Double(d) => write_bytes(out, format_double(*d).as_bytes(), encoding),
+        Value::Boolean(b) => write_int(out, i64::from(*b)),
+        Value::VerbatimString { text, .. } => write_bytes(out, text.as_bytes(), encoding),
+        Value::BigNumber(n) => write_bytes(out, n, encoding),
+        Value::ServerError(err) => write_bytes(out, error_text(err).as_bytes(), encoding),
+        // `Value` is non-exhaustive; anything new is written as nil rather than guessed at.
+        #[allow(unreachable_patterns)]
+        _ => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_array<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a Value>, encoding: Encoding) {
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_value(out, item, encoding, false);
+    }
+    out.push(b']');
+}
+
+fn write_int(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(itoa_buf(i).as_bytes());
+}
+
+fn write_bytes(out: &mut Vec<u8>, bytes: &[u8], encoding: Encoding) {
+    match encoding {
+        Encoding::Plain => write_str(out, &String::from_utf8_lossy(bytes)),
+        Encoding::Base64 => {
+            out.push(b'"');
+            let start = out.len();
+            let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+            out.resize(start + len, 0);
+            // The slice has exactly the encoded length, so this cannot fail.
+            let written = STANDARD.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
+            out.truncate(start + written);
+            out.push(b'"');
+        }
+    }
+}
+
+/// A JSON string literal with full escaping.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Serializing a &str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn format_double(d: f64) -> String {
+    if d.is_infinite() {
+        if d > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        format!("{d}")
+    }
+}
+
+/// An `i64` formatted without allocation.
+struct IntBuf {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl IntBuf {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+fn itoa_buf(i: i64) -> IntBuf {
+    let mut buf = [0u8; 20];
+    let mut pos = buf.len();
+    let mut n = i.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    IntBuf { buf, start: pos }
+}
+
+fn write_resp(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Value::Int(i) => {
+            out.push(b':');
+            write_int(out, *i);
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::BulkString(b) => write_resp_bulk(out, b),
+        Value::SimpleString(s) => {
+            out.push(b'+');
+            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Okay => out.extend_from_slice(b"+OK\r\n"),
+        Value::Array(items) | Value::Set(items) | Value::Push { data: items, .. } => {
+            out.push(b'*');
+            write_int(out, items.len() as i64);
+            out.extend_from_slice(b"\r\n");
+            items.iter().for_each(|v| write_resp(out, v));
+        }
+        Value::Map(pairs) => {
+            out.push(b'*');
+            write_int(out, (pairs.len() * 2) as i64);
+            out.extend_from_slice(b"\r\n");
+            for (k, v) in pairs {
+                write_resp(out, k);
+                write_resp(out, v);
+            }
+        }
+        Value::Attribute { data, .. } => write_resp(out, data),
+        Value::Double(d) => write_resp_bulk(out, format_double(*d).as_bytes()),
+        Value::Boolean(b) => write_resp(out, &Value::Int(i64::from(*b))),
+        Value::VerbatimString { text, .. } => write_resp_bulk(out, text.as_bytes()),
+        Value::BigNumber(n) => write_resp_bulk(out, n),
+        Value::ServerError(err) => write_resp_error(out, &error_text(err)),
+        #[allow(unreachable_patterns)]
+        _ => out.extend_from_slice(b"$-1\r\n"),
+    }
+}
+
+fn write_resp_bulk(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'$');
+    write_int(out, bytes.len() as i64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(bytes);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn write_resp_error(out: &mut Vec<u8>, msg: &str) {
+    out.push(b'-');
+    // An error line cannot hold CR/LF; Redis's own never do, ours are written without them.
+    out.extend(
+        msg.bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: Vec<u8>) -> String {
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn envelopes_plain() {
+        assert_eq!(s(single(&Ok(Value::Okay), Encoding::Plain)), r#"{"result":"OK"}"#);
+        assert_eq!(s(single(&Ok(Value::Nil), Encoding::Plain)), r#"{"result":null}"#);
+        assert_eq!(
+            s(single(&Ok(Value::Int(i64::MIN)), Encoding::Plain)),
+            r#"{"result":-9223372036854775808}"#
+        );
+        assert_eq!(
+            s(single(&Err("ERR x \"y\"".into()), Encoding::Plain)),
+            r#"{"error":"ERR x \"y\""}"#
+        );
+        let bad = Value::BulkString(vec![b'a', 0xFF, b'\n']);
+        assert_eq!(
+            s(single(&Ok(bad), Encoding::Plain)),
+            "{\"result\":\"a\u{FFFD}\\n\"}"
+        );
+    }
+
+    #[test]
+    fn base64_everywhere_but_top_level_ok() {
+        let v = Value::Array(vec![
+            Value::Okay,
+            Value::SimpleString("PONG".into()),
+            Value::BulkString(vec![]),
+            Value::Int(3),
+            Value::Nil,
+        ]);
+        assert_eq!(
+            s(single(&Ok(v), Encoding::Base64)),
+            r#"{"result":["T0s=","UE9ORw==","",3,null]}"#
+        );
+        assert_eq!(
+            s(single(&Ok(Value::Okay), Encoding::Base64)),
+            r#"{"result":"OK"}"#
+        );
+        assert_eq!(
+            s(single(&Ok(Value::BulkString(b"bar".to_vec())), Encoding::Base64)),
+            r#"{"result":"YmFy"}"#
+        );
+        assert_eq!(
+            s(single(&Err("ERR e".into()), Encoding::Base64)),
+            r#"{"error":"ERR e"}"#
+        );
+    }
+
+    #[test]
+    fn batch_key_shapes() {
+        let out = batch(
+            &[Ok(Value::Okay), Err("ERR no".into()), Ok(Value::Int(2))],
+            Encoding::Plain,
+        );
+        assert_eq!(s(out), r#"[{"result":"OK"},{"error":"ERR no"},{"result":2}]"#);
+    }
+
+    #[test]
+    fn resp2_bytes() {
+        let out = resp2(&[
+            Ok(Value::Array(vec![Value::BulkString(b"a".to_vec()), Value::Nil])),
+            Err("ERR x".into()),
+        ]);
+        assert_eq!(out, b"*2\r\n$1\r\na\r\n$-1\r\n-ERR x\r\n");
+    }
+}

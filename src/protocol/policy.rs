@@ -1,0 +1,452 @@
+//! Which commands run where. Restdis multiplexes every request onto shared Redis connections,
+//! so a command that would block a connection or change its state must never reach one.
+//! [`Policy::classify`] decides, for each command, one [`Action`]: forward it, run it
+//! non-blocking (wrapped in MULTI/EXEC, as Upstash does), emulate it (`SCAN ... WITHTYPE`),
+//! answer it locally (`SELECT` of the token's own DB), or refuse it with a message that names it.
+//!
+//! Read-only tokens are checked against Redis's own command flags (`COMMAND` output, parsed by
+//! [`CommandTable::from_command_reply`]): a (sub)command is a read if Redis flags it
+//! `readonly` and does not put it in `@dangerous` (Upstash's `+@read -@dangerous`).
+
+use std::collections::HashSet;
+
+use redis::Value;
+
+use super::command::UpperName;
+use super::Command;
+
+/// What to do with one command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send it as it is on a shared connection.
+    Forward,
+    /// A blocking command: wrap it in MULTI/EXEC so Redis runs it without blocking.
+    NonBlocking,
+    /// `SCAN ... WITHTYPE` (Upstash extension): run SCAN without it, then TYPE each key.
+    ScanWithType,
+    /// Answer without Redis.
+    Answer(Value),
+    /// Refuse with this error text.
+    Refuse(String),
+}
+
+/// Per-request facts the policy needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    /// The token may only read.
+    pub read_only: bool,
+    /// The Redis database this token's tenant uses.
+    pub db: i64,
+}
+
+/// The commands that block a connection until data arrives (run non-blocking).
+const BLOCKING: &[&str] = &[
+    "BLPOP",
+    "BRPOP",
+    "BRPOPLPUSH",
+    "BLMOVE",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+];
+
+/// The default operator deny-list (`NAME` or `NAME SUBCOMMAND`).
+pub const DEFAULT_DENY: &[&str] = &[
+    "SHUTDOWN",
+    "DEBUG",
+    "MODULE",
+    "CONFIG SET",
+    "CONFIG REWRITE",
+    "CONFIG RESETSTAT",
+    "REPLICAOF",
+    "SLAVEOF",
+    "SYNC",
+    "PSYNC",
+    "REPLCONF",
+    "ACL SETUSER",
+    "ACL DELUSER",
+    "ACL LOAD",
+    "ACL SAVE",
+    "MIGRATE",
+    "CLUSTER",
+    "FAILOVER",
+];
+
+/// Commands a read-only token may always run although Redis does not flag them `readonly`.
+const READ_ONLY_EXTRAS: &[&str] = &["ping", "echo", "eval_ro", "evalsha_ro", "fcall_ro"];
+
+/// The operator's command policy: the deny-list. Cheap to share; built once at start-up.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    deny: HashSet<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new(DEFAULT_DENY.iter().copied())
+    }
+}
+
+impl Policy {
+    /// A policy denying the given commands (`"SHUTDOWN"`, `"CONFIG SET"`; any case).
+    pub fn new<'a>(deny: impl IntoIterator<Item = &'a str>) -> Self {
+        let deny = deny
+            .into_iter()
+            .map(|d| {
+                d.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join("|")
+                    .to_ascii_uppercase()
+            })
+            .collect();
+        Self { deny }
+    }
+
+    /// Decides what to do with `cmd` for a request with `access`. `table` is the read-only
+    /// command table, needed only when `access.read_only`; without it a read-only request is
+    /// refused (the caller reports the table as not loaded yet before asking).
+    pub fn classify(&self, cmd: &Command, access: Access, table: Option<&CommandTable>) -> Action {
+        let Some(upper) = cmd.upper_name() else {
+            // Not a plausible command name: Redis answers "unknown command"; a read-only token
+            // is refused as for any command Redis does not flag as a read.
+            return if access.read_only {
+                Action::Refuse(noperm(cmd))
+            } else {
+                Action::Forward
+            };
+        };
+        let name = upper.as_str();
+        if let Some(action) = connection_state(cmd, name, access) {
+            return action;
+        }
+        let sub = cmd.params().first().and_then(|s| UpperName::new(s));
+        if self.denied(name, sub) {
+            let shown = match sub {
+                Some(sub) if self.deny.contains(&format!("{name}|{}", sub.as_str())) => {
+                    format!("{name} {}", sub.as_str())
+                }
+                _ => name.to_string(),
+            };
+            return Action::Refuse(format!("ERR {shown} is denied by the restdis command policy"));
+        }
+        if access.read_only && !table.is_some_and(|t| t.allows(cmd)) {
+            return Action::Refuse(noperm(cmd));
+        }
+        if BLOCKING.contains(&name) || (matches!(name, "XREAD" | "XREADGROUP") && cmd.has_param("BLOCK")) {
+            return Action::NonBlocking;
+        }
+        if name == "SCAN"
+            && cmd
+                .params()
+                .iter()
+                .skip(1)
+                .any(|a| a.eq_ignore_ascii_case(b"WITHTYPE"))
+        {
+            return Action::ScanWithType;
+        }
+        Action::Forward
+    }
+
+    fn denied(&self, name: &str, sub: Option<UpperName>) -> bool {
+        if self.deny.is_empty() {
+            return false;
+        }
+        self.deny.contains(name) || sub.is_some_and(|s| self.deny.contains(&format!("{name}|{}", s.as_str())))
+    }
+}
+
+/// Commands that would change or block the shared connection itself.
+fn connection_state(cmd: &Command, name: &str, access: Access) -> Option<Action> {
+    let refuse = |why: &str| Some(Action::Refuse(format!("ERR {name} is not allowed: {why}")));
+    match name {
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "UNWATCH" => {
+            refuse("each request is independent; send transactions to /multi-exec")
+        }
+        "SUBSCRIBE" | "PSUBSCRIBE" | "SSUBSCRIBE" | "UNSUBSCRIBE" | "PUNSUBSCRIBE" | "SUNSUBSCRIBE" => {
+            refuse("use the /subscribe/<channel> or /psubscribe/<pattern> streaming endpoints")
+        }
+        "MONITOR" => refuse("use the /monitor streaming endpoint"),
+        "HELLO" | "AUTH" | "RESET" | "QUIT" => refuse("it would change the state of a shared connection"),
+        "WAIT" | "WAITAOF" => refuse("restdis does not run WAIT or WAITAOF"),
+        "SELECT" => {
+            let own = access.db.to_string();
+            match cmd.params() {
+                [db] if db.as_slice() == own.as_bytes() => Some(Action::Answer(Value::Okay)),
+                _ => refuse(&format!(
+                    "this token's database is {own}, and connections are shared"
+                )),
+            }
+        }
+        "CLIENT" => {
+            let sub = cmd.params().first().and_then(|s| UpperName::new(s))?;
+            match sub.as_str() {
+                "REPLY" | "TRACKING" | "CACHING" | "PAUSE" | "UNPAUSE" | "KILL" | "NO-EVICT" | "NO-TOUCH" => {
+                    Some(Action::Refuse(format!(
+                        "ERR CLIENT {} is not allowed: it would change the state of a shared connection",
+                        sub.as_str()
+                    )))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The NOPERM error a read-only token gets, worded like Upstash's.
+fn noperm(cmd: &Command) -> String {
+    format!(
+        "NOPERM this user has no permissions to run the '{}' command or its subcommand",
+        String::from_utf8_lossy(cmd.name()).to_lowercase()
+    )
+}
+
+/// Which (sub)commands a read-only token may run, from Redis's `COMMAND` reply.
+#[derive(Debug, Clone, Default)]
+pub struct CommandTable {
+    /// Lower-case `name` or `name|sub` of every allowed command.
+    allowed: HashSet<String>,
+    /// Lower-case names of commands that have subcommands (`config`, `object`, ...).
+    containers: HashSet<String>,
+}
+
+impl CommandTable {
+    /// Parses the reply of `COMMAND` (Redis 6 and 7 shapes).
+    pub fn from_command_reply(reply: &Value) -> Self {
+        let mut table = Self::default();
+        if let Value::Array(entries) = reply {
+            for entry in entries {
+                table.add_entry(entry);
+            }
+        }
+        table
+            .allowed
+            .extend(READ_ONLY_EXTRAS.iter().map(|s| s.to_string()));
+        table
+    }
+
+    /// How many (sub)commands are allowed (for logs and tests).
+    pub fn len(&self) -> usize {
+        self.allowed.len()
+    }
+
+    /// Whether no command is allowed.
+    pub fn is_empty(&self) -> bool {
+        self.allowed.is_empty()
+    }
+
+    /// Whether a read-only token may run `cmd`.
+    pub fn allows(&self, cmd: &Command) -> bool {
+        let name = String::from_utf8_lossy(cmd.name()).to_lowercase();
+        if self.containers.contains(&name) {
+            return match cmd.params().first() {
+                Some(sub) => {
+                    let full = format!("{name}|{}", String::from_utf8_lossy(sub).to_lowercase());
+                    self.allowed.contains(&full)
+                }
+                None => false,
+            };
+        }
+        self.allowed.contains(&name)
+    }
+
+    fn add_entry(&mut self, entry: &Value) {
+        let Value::Array(fields) = entry else { return };
+        let Some(name) = fields.first().and_then(text) else {
+            return;
+        };
+        let name = name.to_lowercase();
+        let flags = fields.get(2).map(texts).unwrap_or_default();
+        let categories = fields.get(6).map(texts).unwrap_or_default();
+        if flags.iter().any(|f| f == "readonly") && !categories.iter().any(|c| c == "@dangerous") {
+            self.allowed.insert(name.clone());
+        }
+        if let Some(Value::Array(subs)) = fields.get(9) {
+            if !subs.is_empty() {
+                if let Some(container) = name.split('|').next() {
+                    self.containers.insert(container.to_string());
+                }
+            }
+            for sub in subs {
+                self.add_entry(sub);
+            }
+        }
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        Value::Okay => Some("OK".into()),
+        _ => None,
+    }
+}
+
+fn texts(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(items) | Value::Set(items) => items.iter().filter_map(text).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `SCAN cursor ... WITHTYPE ...` without its `WITHTYPE` argument(s).
+pub fn strip_withtype(cmd: &Command) -> Command {
+    let mut args = vec![cmd.name().to_vec()];
+    args.extend(
+        cmd.params()
+            .iter()
+            .enumerate()
+            .filter(|(i, a)| *i == 0 || !a.eq_ignore_ascii_case(b"WITHTYPE"))
+            .map(|(_, a)| a.clone()),
+    );
+    Command::new(args).unwrap_or_else(|| cmd.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: Access = Access {
+        read_only: false,
+        db: 0,
+    };
+
+    fn cmd(parts: &[&str]) -> Command {
+        Command::from_strs(parts).unwrap()
+    }
+
+    fn refused(a: Action) -> String {
+        match a {
+            Action::Refuse(msg) => msg,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stateful_commands_are_refused_by_name() {
+        let p = Policy::default();
+        for name in ["multi", "WATCH", "subscribe", "monitor", "hello", "wait"] {
+            let msg = refused(p.classify(&cmd(&[name, "x"]), RW, None));
+            assert!(msg.contains(&name.to_uppercase()), "{msg}");
+        }
+        assert!(refused(p.classify(&cmd(&["client", "reply", "off"]), RW, None)).contains("CLIENT REPLY"));
+        assert_eq!(
+            p.classify(&cmd(&["client", "setname", "x"]), RW, None),
+            Action::Forward
+        );
+    }
+
+    #[test]
+    fn select_own_db_is_a_no_op() {
+        let p = Policy::default();
+        assert_eq!(
+            p.classify(&cmd(&["select", "0"]), RW, None),
+            Action::Answer(Value::Okay)
+        );
+        assert!(matches!(
+            p.classify(&cmd(&["select", "1"]), RW, None),
+            Action::Refuse(_)
+        ));
+        let db3 = Access {
+            read_only: false,
+            db: 3,
+        };
+        assert_eq!(
+            p.classify(&cmd(&["SELECT", "3"]), db3, None),
+            Action::Answer(Value::Okay)
+        );
+    }
+
+    #[test]
+    fn deny_list_and_blocking_and_scan() {
+        let p = Policy::default();
+        assert!(refused(p.classify(&cmd(&["config", "set", "a", "b"]), RW, None)).contains("CONFIG SET"));
+        assert_eq!(
+            p.classify(&cmd(&["config", "get", "a"]), RW, None),
+            Action::Forward
+        );
+        assert_eq!(p.classify(&cmd(&["flushall"]), RW, None), Action::Forward);
+        assert_eq!(
+            p.classify(&cmd(&["blpop", "q", "5"]), RW, None),
+            Action::NonBlocking
+        );
+        assert_eq!(
+            p.classify(&cmd(&["xread", "block", "0", "streams", "s", "$"]), RW, None),
+            Action::NonBlocking
+        );
+        assert_eq!(
+            p.classify(&cmd(&["xread", "streams", "s", "0"]), RW, None),
+            Action::Forward
+        );
+        assert_eq!(
+            p.classify(&cmd(&["scan", "0", "withType"]), RW, None),
+            Action::ScanWithType
+        );
+        assert_eq!(
+            strip_withtype(&cmd(&["scan", "0", "MATCH", "*", "WITHTYPE"])),
+            cmd(&["scan", "0", "MATCH", "*"])
+        );
+        assert_eq!(
+            Policy::new([]).classify(&cmd(&["shutdown"]), RW, None),
+            Action::Forward
+        );
+    }
+
+    fn entry(name: &str, flags: &[&str], cats: &[&str], subs: Vec<Value>) -> Value {
+        let st = |v: &[&str]| Value::Array(v.iter().map(|s| Value::SimpleString(s.to_string())).collect());
+        Value::Array(vec![
+            Value::BulkString(name.as_bytes().to_vec()),
+            Value::Int(-1),
+            st(flags),
+            Value::Int(1),
+            Value::Int(1),
+            Value::Int(1),
+            st(cats),
+            Value::Array(vec![]),
+            Value::Array(vec![]),
+            Value::Array(subs),
+        ])
+    }
+
+    #[test]
+    fn read_only_table_from_command_flags() {
+        let reply = Value::Array(vec![
+            entry("get", &["readonly", "fast"], &["@read", "@string"], vec![]),
+            entry("set", &["write"], &["@write"], vec![]),
+            entry("keys", &["readonly"], &["@read", "@dangerous"], vec![]),
+            entry(
+                "object",
+                &[],
+                &[],
+                vec![entry("object|encoding", &["readonly"], &["@read"], vec![])],
+            ),
+        ]);
+        let t = CommandTable::from_command_reply(&reply);
+        let p = Policy::default();
+        let ro = Access {
+            read_only: true,
+            db: 0,
+        };
+        assert_eq!(p.classify(&cmd(&["GET", "k"]), ro, Some(&t)), Action::Forward);
+        assert_eq!(p.classify(&cmd(&["ping"]), ro, Some(&t)), Action::Forward);
+        assert!(refused(p.classify(&cmd(&["set", "k", "v"]), ro, Some(&t))).starts_with("NOPERM"));
+        assert!(matches!(
+            p.classify(&cmd(&["keys", "*"]), ro, Some(&t)),
+            Action::Refuse(_)
+        ));
+        assert_eq!(
+            p.classify(&cmd(&["object", "encoding", "k"]), ro, Some(&t)),
+            Action::Forward
+        );
+        assert!(matches!(
+            p.classify(&cmd(&["object", "freq", "k"]), ro, Some(&t)),
+            Action::Refuse(_)
+        ));
+        assert!(matches!(
+            p.classify(&cmd(&["get", "k"]), ro, None),
+            Action::Refuse(_)
+        ));
+    }
+}

@@ -1,0 +1,100 @@
+//! Property tests of the pure layer: replies encoded with base64 decode, exactly as the
+//! official clients decode them, back to the original bytes; plain replies are always valid
+//! JSON; the parsers never panic on any input.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use proptest::prelude::*;
+use redis::Value;
+use serde_json::Value as Json;
+
+use super::encode::{self, Encoding};
+use super::{body, path, route};
+
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Nil),
+        any::<i64>().prop_map(Value::Int),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::BulkString),
+        "[ -~]{0,20}".prop_map(Value::SimpleString),
+        Just(Value::Okay),
+    ];
+    leaf.prop_recursive(3, 32, 6, |inner| {
+        proptest::collection::vec(inner, 0..6).prop_map(Value::Array)
+    })
+}
+
+/// What a client gets back after decoding: bytes for strings, numbers, nulls, arrays.
+#[derive(Debug, PartialEq)]
+enum Decoded {
+    Null,
+    Int(i64),
+    Bytes(Vec<u8>),
+    List(Vec<Decoded>),
+}
+
+fn expected(v: &Value) -> Decoded {
+    match v {
+        Value::Nil => Decoded::Null,
+        Value::Int(i) => Decoded::Int(*i),
+        Value::BulkString(b) => Decoded::Bytes(b.clone()),
+        Value::SimpleString(s) => Decoded::Bytes(s.as_bytes().to_vec()),
+        Value::Okay => Decoded::Bytes(b"OK".to_vec()),
+        Value::Array(items) => Decoded::List(items.iter().map(expected).collect()),
+        other => panic!("not generated: {other:?}"),
+    }
+}
+
+/// The clients' rule: a top-level "OK" is taken as is, every other string is base64.
+fn client_decode(j: &Json, top: bool) -> Decoded {
+    match j {
+        Json::Null => Decoded::Null,
+        Json::Number(n) => Decoded::Int(n.as_i64().expect("integers only")),
+        Json::String(s) if top && s == "OK" => Decoded::Bytes(b"OK".to_vec()),
+        Json::String(s) => Decoded::Bytes(STANDARD.decode(s).expect("strict, padded base64")),
+        Json::Array(items) => Decoded::List(items.iter().map(|i| client_decode(i, false)).collect()),
+        other => panic!("never emitted: {other}"),
+    }
+}
+
+proptest! {
+    #[test]
+    fn base64_replies_decode_to_the_original_bytes(v in value()) {
+        let body = encode::single(&Ok(v.clone()), Encoding::Base64);
+        let json: Json = serde_json::from_slice(&body).expect("valid JSON");
+        let result = json.get("result").expect("result key");
+        prop_assert!(json.get("error").is_none());
+        prop_assert_eq!(client_decode(result, true), expected(&v));
+    }
+
+    #[test]
+    fn plain_replies_are_valid_json(v in value()) {
+        let body = encode::batch(&[Ok(v), Err("ERR \"quoted\"\n".into())], Encoding::Plain);
+        let json: Json = serde_json::from_slice(&body).expect("valid JSON");
+        prop_assert_eq!(json.as_array().map(|a| a.len()), Some(2));
+    }
+
+    #[test]
+    fn path_parsing_never_panics(p in "\\PC{0,64}", q in proptest::option::of("\\PC{0,32}"), b in proptest::collection::vec(any::<u8>(), 0..16)) {
+        if let route::Route::Command(rest) = route::classify(&p) {
+            if let Ok(cmd) = path::parse_command(rest, q.as_deref(), &b) {
+                prop_assert!(!cmd.args().is_empty());
+            }
+        }
+        let _ = path::query_token(q.as_deref());
+    }
+
+    #[test]
+    fn body_parsing_never_panics(b in proptest::collection::vec(any::<u8>(), 0..128)) {
+        let _ = body::parse_command(&b);
+        let _ = body::parse_batch(&b);
+    }
+
+    #[test]
+    fn json_bodies_round_trip_strings(args in proptest::collection::vec("\\PC{0,12}", 1..6)) {
+        let text = serde_json::to_vec(&args).unwrap();
+        let cmd = body::parse_command(&text).unwrap();
+        let got: Vec<String> = cmd.args().iter().map(|a| String::from_utf8(a.clone()).unwrap()).collect();
+        prop_assert_eq!(got, args);
+    }
+}

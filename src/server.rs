@@ -1,0 +1,219 @@
+//! Start-up and shutdown: [`Server::start`] builds the backends and shared state from a
+//! [`Config`], binds the listeners (port 0 friendly, so tests use free ports) and spawns them;
+//! [`Server::shutdown`] stops accepting and drains. [`run`] is the binary's whole life.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use redis::IntoConnectionInfo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::Auth;
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::devredis::{self, DevRedis};
+use crate::dispatch::{Caller, Tenant};
+use crate::http::{self, admin, handler, reply::SyncTokens, ListenerLimits};
+use crate::metrics::Metrics;
+use crate::protocol::policy::Policy;
+use crate::state::AppState;
+
+/// A running server.
+pub struct Server {
+    /// Where the REST API listens.
+    pub api_addr: SocketAddr,
+    /// Where the admin endpoints listen, if enabled.
+    pub admin_addr: Option<SocketAddr>,
+    /// Shared state (backends, metrics).
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    dev_redis: Option<DevRedis>,
+}
+
+impl Server {
+    /// Builds everything and starts serving. Redis need not be up: requests get 503 until it is.
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+        let dev_redis = if config.dev_redis && !devredis::answers("127.0.0.1:6379").await {
+            let redis = devredis::start().await.map_err(anyhow::Error::msg)?;
+            tracing::info!(url = %redis.url, "no Redis on 127.0.0.1:6379: started a private redis-server (no persistence; stopped on exit)");
+            for t in &mut config.tenants {
+                t.redis_url = redis.url.clone();
+            }
+            Some(redis)
+        } else {
+            None
+        };
+        let (backends, callers) = build_tenants(&config)?;
+        let state = Arc::new(AppState {
+            auth: Auth::new(callers),
+            policy: Policy::new(config.deny.iter().map(String::as_str)),
+            cors: config.cors.clone(),
+            sync: SyncTokens::new(),
+            metrics: Metrics::new().context("registering metrics")?,
+            max_request_size: config.max_request_size,
+            backends,
+        });
+        let (shutdown, rx) = watch::channel(false);
+        let api = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let api_addr = api.local_addr()?;
+        let mut tasks = vec![tokio::spawn(http::serve(
+            api,
+            state.clone(),
+            handler::handle,
+            config.limits,
+            rx.clone(),
+        ))];
+        let mut admin_addr = None;
+        if let Some(addr) = config.admin_listen {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (admin)"))?;
+            admin_addr = Some(listener.local_addr()?);
+            let limits = ListenerLimits {
+                max_connections: 256,
+                ..config.limits
+            };
+            tasks.push(tokio::spawn(http::serve(
+                listener,
+                state.clone(),
+                admin::handle,
+                limits,
+                rx,
+            )));
+        }
+        Ok(Self {
+            api_addr,
+            admin_addr,
+            state,
+            shutdown,
+            tasks,
+            dev_redis,
+        })
+    }
+
+    /// Stops accepting, lets in-flight requests finish (within the shutdown timeout), and
+    /// stops a private redis-server if one was started.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Some(redis) = self.dev_redis {
+            redis.stop().await;
+        }
+    }
+}
+
+/// Every backend, and the token table's entries.
+type Tenants = (Vec<Arc<Backend>>, Vec<(String, Caller)>);
+
+/// One backend per distinct (Redis URL, DB); one caller per token.
+fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
+    let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
+    let mut callers = Vec::new();
+    for t in &config.tenants {
+        let mut info = t
+            .redis_url
+            .as_str()
+            .into_connection_info()
+            .with_context(|| format!("tenant '{}': invalid Redis URL", t.name))?;
+        let db = t.db.unwrap_or(info.redis_settings().db());
+        info = info
+            .clone()
+            .set_redis_settings(info.redis_settings().clone().set_db(db));
+        let backend = backends
+            .entry((t.redis_url.clone(), db))
+            .or_insert_with(|| Backend::start(&t.name, info, t.connections, config.command_timeout))
+            .clone();
+        let tenant = Arc::new(Tenant {
+            name: t.name.clone(),
+            backend,
+            db,
+        });
+        for token in &t.tokens {
+            callers.push((
+                token.clone(),
+                Caller {
+                    tenant: tenant.clone(),
+                    read_only: false,
+                },
+            ));
+        }
+        for token in &t.read_only_tokens {
+            callers.push((
+                token.clone(),
+                Caller {
+                    tenant: tenant.clone(),
+                    read_only: true,
+                },
+            ));
+        }
+    }
+    Ok((backends.into_values().collect(), callers))
+}
+
+/// The binary's life: start, print the lines to paste into an app, wait for SIGINT/SIGTERM,
+/// drain, exit.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    let generated = config.generated_token.clone();
+    let server = Server::start(config).await?;
+    let url = display_url(server.api_addr);
+    println!("UPSTASH_REDIS_REST_URL={url}");
+    match generated {
+        Some(token) => println!("UPSTASH_REDIS_REST_TOKEN={token}"),
+        None => println!("# UPSTASH_REDIS_REST_TOKEN: the token you configured"),
+    }
+    if let Some(admin) = server.admin_addr {
+        println!("RESTDIS_ADMIN_URL={}", display_url(admin));
+    }
+    tracing::info!(api = %server.api_addr, admin = ?server.admin_addr, "restdis is serving");
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn display_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        addr.ip().to_string()
+    };
+    match addr {
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("http://[{host}]:{}", addr.port()),
+        _ => format!("http://{host}:{}", addr.port()),
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

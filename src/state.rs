@@ -1,0 +1,27 @@
+//! [`AppState`]: everything a request handler needs, built once at start-up and shared.
+
+use std::sync::Arc;
+
+use crate::auth::Auth;
+use crate::backend::Backend;
+use crate::http::reply::{Cors, SyncTokens};
+use crate::metrics::Metrics;
+use crate::protocol::policy::Policy;
+
+/// Shared, read-only (apart from counters) state of a running server.
+pub struct AppState {
+    /// Token table.
+    pub auth: Auth,
+    /// Command policy (deny-list, stateful and blocking commands).
+    pub policy: Policy,
+    /// Browser cross-origin settings.
+    pub cors: Cors,
+    /// Per-response `upstash-sync-token` generator.
+    pub sync: SyncTokens,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Largest accepted request body, in bytes.
+    pub max_request_size: u64,
+    /// Every backend, for readiness checks.
+    pub backends: Vec<Arc<Backend>>,
+}

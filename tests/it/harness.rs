@@ -1,0 +1,236 @@
+//! Test harness: [`TestRedis`] runs a real `redis-server` on a free loopback port (stopped on
+//! drop), and [`Gateway`] runs restdis in-process on port 0 in front of it, with a small HTTP
+//! client. Readiness is polled with deadlines; nothing sleeps for a fixed time.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use restdis::cli::Cli;
+use restdis::config::Config;
+use restdis::server::Server;
+use serde_json::Value;
+
+/// The full-access token every test gateway uses.
+pub const TOKEN: &str = "test-token-full";
+/// The read-only token every test gateway uses.
+pub const RO_TOKEN: &str = "test-token-read-only";
+
+/// A private redis-server.
+pub struct TestRedis {
+    child: Option<Child>,
+    /// Its port.
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn redis_server_bin() -> String {
+    std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into())
+}
+
+impl TestRedis {
+    /// Starts redis-server on a free port and waits until it answers PING.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(redis_server_bin())
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.try_query(&["PING"]).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (a crash, as far as restdis can tell).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (data is gone).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs one command over a direct connection (for set-up and checks).
+    pub fn query(&self, args: &[&str]) -> redis::Value {
+        self.try_query(args).unwrap()
+    }
+
+    fn try_query(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        let client = redis::Client::open(self.url())?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// restdis running in-process, and a client for it.
+pub struct Gateway {
+    server: Option<Server>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin listener's URL.
+    pub admin: String,
+    /// A keep-alive HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// The flags every test gateway starts with, pointed at `redis`.
+pub fn cli_for(redis: &TestRedis) -> Cli {
+    Cli {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        redis_url: Some(redis.url()),
+        token: Some(TOKEN.into()),
+        read_only_token: Some(RO_TOKEN.into()),
+        ..Cli::default()
+    }
+}
+
+impl Gateway {
+    /// restdis with default settings in front of `redis`.
+    pub async fn start(redis: &TestRedis) -> Self {
+        Self::start_with(cli_for(redis)).await
+    }
+
+    /// restdis with the given flags; waits until a Redis connection is up.
+    pub async fn start_with(cli: Cli) -> Self {
+        let config = Config::resolve(&cli, &Default::default()).unwrap();
+        let server = Server::start(config).await.unwrap();
+        for backend in &server.state.backends {
+            assert!(
+                backend.wait_connected(Duration::from_secs(10)).await,
+                "restdis did not connect to Redis"
+            );
+        }
+        Self {
+            url: format!("http://{}", server.api_addr),
+            admin: format!("http://{}", server.admin_addr.unwrap()),
+            server: Some(server),
+            http: reqwest::Client::builder().build().unwrap(),
+        }
+    }
+
+    /// Stops accepting and drains.
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+
+    /// A POST with the full token and a raw body.
+    pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(TOKEN)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST of JSON with a token; returns the status and the parsed body.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        status_json(resp).await
+    }
+
+    /// One command via `POST /` with the full token.
+    pub async fn cmd(&self, args: Value) -> (u16, Value) {
+        self.post_as(TOKEN, "/", args).await
+    }
+
+    /// A `/pipeline` with the full token.
+    pub async fn pipeline(&self, cmds: Value) -> (u16, Value) {
+        self.post_as(TOKEN, "/pipeline", cmds).await
+    }
+
+    /// A `/multi-exec` with the full token.
+    pub async fn multi(&self, cmds: Value) -> (u16, Value) {
+        self.post_as(TOKEN, "/multi-exec", cmds).await
+    }
+
+    /// A GET with `_token` in the query.
+    pub async fn get_path(&self, path_and_query: &str) -> (u16, Value) {
+        let sep = if path_and_query.contains('?') { '&' } else { '?' };
+        let url = format!("{}{path_and_query}{sep}_token={TOKEN}", self.url);
+        status_json(self.http.get(url).send().await.unwrap()).await
+    }
+}
+
+/// Status and JSON body of a response (panics, naming the body, if it is not JSON).
+pub async fn status_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"));
+    (status, json)
+}
+
+/// The restdis binary built for this test run.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_restdis"))
+}

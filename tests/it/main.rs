@@ -1,0 +1,16 @@
+//! restdis integration tests: one binary, one module per concern, each test with its own
+//! real redis-server on a free port and restdis in-process on port 0.
+
+// Tests may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod harness;
+
+mod auth;
+mod batch;
+mod config;
+mod encoding;
+mod http;
+mod policy;
+mod resilience;
+mod single;

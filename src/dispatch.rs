@@ -22,6 +22,8 @@ pub struct Tenant {
     pub backend: Arc<Backend>,
     /// Its database index (`SELECT` of it is a no-op).
     pub db: i64,
+    /// Its streams open now (for the per-tenant limit).
+    pub open_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Who is asking: a tenant, through a full or a read-only token.
@@ -74,6 +76,9 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
         Action::Forward => Ok(into_reply(caller.backend().execute(&cmd).await?)),
         Action::Answer(v) => Ok(Ok(v)),
         Action::Refuse(msg) => Ok(Err(msg)),
+        Action::Blocking(capped, wait) => Ok(into_reply(
+            caller.backend().execute_blocking(&capped, wait).await?,
+        )),
         _ => {
             let mut replies = pipeline(policy, caller, vec![Ok(cmd)]).await?;
             Ok(replies.pop().unwrap_or(Ok(Value::Nil)))
@@ -99,7 +104,8 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
                 wire.push(cmd);
                 Step::Wire(wire.len() - 1)
             }
-            Action::NonBlocking => {
+            // Inside a pipeline, blocking commands never wait, even in dedicated mode.
+            Action::NonBlocking | Action::Blocking(..) => {
                 wire.push(Command::internal(&["MULTI"]));
                 wire.push(cmd);
                 wire.push(Command::internal(&["EXEC"]));
@@ -147,7 +153,7 @@ pub async fn transaction(policy: &Policy, caller: &Caller, entries: Vec<Entry>) 
         let cmd = entry.map_err(Error::BadRequest)?;
         steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
             // Inside MULTI, Redis itself runs blocking commands without blocking.
-            Action::Forward | Action::NonBlocking => {
+            Action::Forward | Action::NonBlocking | Action::Blocking(..) => {
                 wire.push(cmd);
                 Step::Wire(wire.len() - 1)
             }

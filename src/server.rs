@@ -13,10 +13,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
-use crate::backend::Backend;
+use crate::backend::{Backend, Sizes};
 use crate::config::Config;
 use crate::devredis::{self, DevRedis};
 use crate::dispatch::{Caller, Tenant};
+use crate::http::sse::Streams;
 use crate::http::{self, admin, handler, reply::SyncTokens, ListenerLimits};
 use crate::metrics::Metrics;
 use crate::protocol::policy::Policy;
@@ -49,16 +50,19 @@ impl Server {
             None
         };
         let (backends, callers) = build_tenants(&config)?;
+        let (shutdown, rx) = watch::channel(false);
         let state = Arc::new(AppState {
             auth: Auth::new(callers),
-            policy: Policy::new(config.deny.iter().map(String::as_str)),
+            policy: Policy::new(config.deny.iter().map(String::as_str))
+                .with_blocking(config.blocking.mode, config.blocking.max_timeout),
             cors: config.cors.clone(),
             sync: SyncTokens::new(),
             metrics: Metrics::new().context("registering metrics")?,
             max_request_size: config.max_request_size,
             backends,
+            streams: Streams::new(config.streams),
+            shutdown: rx.clone(),
         });
-        let (shutdown, rx) = watch::channel(false);
         let api = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -130,12 +134,19 @@ fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
             .set_redis_settings(info.redis_settings().clone().set_db(db));
         let backend = backends
             .entry((t.redis_url.clone(), db))
-            .or_insert_with(|| Backend::start(&t.name, info, t.connections, config.command_timeout))
+            .or_insert_with(|| {
+                let sizes = Sizes {
+                    connections: t.connections,
+                    blocking_pool: config.blocking.pool_size,
+                };
+                Backend::start(&t.name, info, sizes, config.command_timeout)
+            })
             .clone();
         let tenant = Arc::new(Tenant {
             name: t.name.clone(),
             backend,
             db,
+            open_streams: Default::default(),
         });
         for token in &t.tokens {
             callers.push((
@@ -167,6 +178,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     let generated = config.generated_token.clone();
     let server = Server::start(config).await?;
+    // Give the first connections a moment, so the printed URL answers at once when Redis is up.
+    for backend in &server.state.backends {
+        if !backend.wait_connected(std::time::Duration::from_secs(2)).await {
+            tracing::warn!(backend = %backend.label(), "Redis is not reachable yet; requests get 503 until it is");
+        }
+    }
     let url = display_url(server.api_addr);
     println!("UPSTASH_REDIS_REST_URL={url}");
     match generated {

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::backend::Backend;
+use tokio::sync::watch;
+
 use crate::http::reply::{Cors, SyncTokens};
+use crate::http::sse::Streams;
 use crate::metrics::Metrics;
 use crate::protocol::policy::Policy;
 
@@ -24,4 +27,8 @@ pub struct AppState {
     pub max_request_size: u64,
     /// Every backend, for readiness checks.
     pub backends: Vec<Arc<Backend>>,
+    /// Open streams and their limits.
+    pub streams: Streams,
+    /// Flips to true on shutdown (streams end on it).
+    pub shutdown: watch::Receiver<bool>,
 }

@@ -10,7 +10,9 @@
 //! between its parts. Nothing is ever retried: a command that may have reached Redis is not
 //! sent again (a retried INCR would count twice).
 
+mod blocking;
 mod conn;
+mod streams;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -24,6 +26,7 @@ use crate::protocol::policy::CommandTable;
 use crate::protocol::Command;
 
 pub use conn::Slot;
+pub use streams::{EventStream, StreamKind};
 
 /// How a transaction ended.
 #[derive(Debug)]
@@ -34,29 +37,45 @@ pub enum TxOutcome {
     Discarded(String),
 }
 
+/// How many connections a backend may open.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Shared multiplexed connections.
+    pub connections: usize,
+    /// Dedicated connections for blocking commands (opened on demand).
+    pub blocking_pool: usize,
+}
+
 /// One Redis server (one URL and database) as seen by restdis.
 pub struct Backend {
     label: String,
+    info: ConnectionInfo,
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
     timeout: Duration,
     table: OnceLock<Arc<CommandTable>>,
+    blocking: OnceLock<deadpool_redis::Pool>,
+    blocking_pool_size: usize,
 }
 
 impl Backend {
     /// Creates a backend with `connections` multiplexed connections and starts connecting in
     /// the background. It never fails on an unreachable Redis: requests get 503 until a
     /// connection is up, and reconnection is automatic.
-    pub fn start(label: &str, info: ConnectionInfo, connections: usize, timeout: Duration) -> Arc<Self> {
+    pub fn start(label: &str, info: ConnectionInfo, sizes: Sizes, timeout: Duration) -> Arc<Self> {
+        let connections = sizes.connections;
         let slots = (0..connections.max(1))
             .map(|_| Slot::start(label.to_string(), info.clone()))
             .collect();
         Arc::new(Self {
             label: label.to_string(),
+            info,
             slots,
             next: AtomicUsize::new(0),
             timeout,
             table: OnceLock::new(),
+            blocking: OnceLock::new(),
+            blocking_pool_size: sizes.blocking_pool.max(1),
         })
     }
 

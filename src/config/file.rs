@@ -50,6 +50,12 @@ pub struct FileConfig {
     /// Command policy.
     #[serde(default)]
     pub policy: PolicyFile,
+    /// Server-sent event streams.
+    #[serde(default)]
+    pub streams: StreamsFile,
+    /// Blocking commands.
+    #[serde(default)]
+    pub blocking: BlockingFile,
     /// Named tenants.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantFile>,
@@ -81,6 +87,32 @@ pub struct CorsFile {
 pub struct PolicyFile {
     /// Commands refused for everyone (replaces the default list).
     pub deny: Option<Vec<String>>,
+}
+
+/// `[streams]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsFile {
+    /// Open streams at most, all tenants together.
+    pub max_total: Option<usize>,
+    /// Open streams at most per tenant.
+    pub max_per_tenant: Option<usize>,
+    /// Heartbeat interval.
+    pub heartbeat: Option<String>,
+    /// Whether `/monitor` is served.
+    pub monitor: Option<bool>,
+}
+
+/// `[blocking]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockingFile {
+    /// `emulate` (default, as Upstash) or `dedicated`.
+    pub mode: Option<String>,
+    /// Dedicated connections at most per backend.
+    pub pool_size: Option<usize>,
+    /// Longest wait a blocking command may ask for.
+    pub max_timeout: Option<String>,
 }
 
 /// `[tenants.NAME]`.

@@ -15,7 +15,9 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, EXTRA_ENV};
 use crate::http::reply::Cors;
+use crate::http::sse::StreamSettings;
 use crate::http::ListenerLimits;
+use crate::protocol::policy::Blocking;
 use crate::protocol::policy::DEFAULT_DENY;
 use file::{FileConfig, Size};
 
@@ -39,6 +41,27 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 10_000;
     /// Time to send a request head.
     pub const HEADER_READ_TIMEOUT: &str = "10s";
+    /// Open streams at most.
+    pub const STREAMS_MAX_TOTAL: usize = 4096;
+    /// Open streams at most per tenant.
+    pub const STREAMS_MAX_PER_TENANT: usize = 1024;
+    /// Heartbeat interval of streams.
+    pub const STREAMS_HEARTBEAT: &str = "1s";
+    /// Dedicated blocking connections per backend.
+    pub const BLOCKING_POOL_SIZE: usize = 16;
+    /// Longest wait of a blocking command in dedicated mode.
+    pub const BLOCKING_MAX_TIMEOUT: &str = "30s";
+}
+
+/// How blocking commands run.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockingSettings {
+    /// Emulated (non-blocking, as Upstash) or on dedicated connections.
+    pub mode: Blocking,
+    /// Dedicated connections at most per backend.
+    pub pool_size: usize,
+    /// Longest wait a command may ask for (longer, or 0 = forever, is capped to this).
+    pub max_timeout: Duration,
 }
 
 /// One tenant as configured.
@@ -77,6 +100,10 @@ pub struct Config {
     pub deny: Vec<String>,
     /// Connection limits of the API listener.
     pub limits: ListenerLimits,
+    /// Stream limits.
+    pub streams: StreamSettings,
+    /// Blocking commands.
+    pub blocking: BlockingSettings,
     /// Log filter.
     pub log: String,
     /// Runtime worker threads (None: one per CPU).
@@ -230,6 +257,40 @@ impl Config {
                 origins: file.cors.origins.clone().unwrap_or_else(|| vec!["*".into()]),
             },
         };
+        let streams = StreamSettings {
+            max_total: file.streams.max_total.unwrap_or(defaults::STREAMS_MAX_TOTAL),
+            max_per_tenant: file
+                .streams
+                .max_per_tenant
+                .unwrap_or(defaults::STREAMS_MAX_PER_TENANT),
+            heartbeat: duration(
+                "streams.heartbeat",
+                file.streams.heartbeat.as_deref(),
+                defaults::STREAMS_HEARTBEAT,
+            )?,
+            monitor: file.streams.monitor.unwrap_or(true),
+        };
+        let blocking = BlockingSettings {
+            mode: match file.blocking.mode.as_deref().unwrap_or("emulate") {
+                "emulate" => Blocking::Emulate,
+                "dedicated" => Blocking::Dedicated,
+                other => {
+                    return Err(format!(
+                        "blocking.mode: '{other}' is neither emulate nor dedicated"
+                    ))
+                }
+            },
+            pool_size: file
+                .blocking
+                .pool_size
+                .unwrap_or(defaults::BLOCKING_POOL_SIZE)
+                .max(1),
+            max_timeout: duration(
+                "blocking.max_timeout",
+                file.blocking.max_timeout.as_deref(),
+                defaults::BLOCKING_MAX_TIMEOUT,
+            )?,
+        };
         if !listen.ip().is_loopback() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
             warnings.push("the admin listener (metrics, no token) is on a non-loopback address".into());
         }
@@ -250,6 +311,8 @@ impl Config {
                 header_read_timeout,
                 shutdown_timeout,
             },
+            streams,
+            blocking,
             log: cli
                 .log
                 .clone()

@@ -14,7 +14,8 @@ use hyper::{HeaderMap, Method, Request, StatusCode};
 
 use super::reply::{self, HttpResponse, SYNC_TOKEN};
 use crate::auth::Auth;
-use crate::dispatch;
+use crate::backend::StreamKind;
+use crate::dispatch::{self, Caller};
 use crate::error::Error;
 use crate::protocol::encode::{json_string, Encoding, Format};
 use crate::protocol::route::{classify, Route};
@@ -111,11 +112,25 @@ async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpRe
                 format,
             ))
         }
-        Route::Subscribe(_) | Route::PSubscribe(_) | Route::Monitor => Err(Error::BadRequest(
-            "ERR streaming endpoints (/subscribe, /psubscribe, /monitor) are not available in this version"
-                .into(),
-        )),
+        Route::Subscribe(rest) => stream(state, &caller, StreamKind::Subscribe, rest).await,
+        Route::PSubscribe(rest) => stream(state, &caller, StreamKind::PSubscribe, rest).await,
+        Route::Monitor => stream(state, &caller, StreamKind::Monitor, "").await,
     }
+}
+
+/// Opens a server-sent event stream. The request body (`[]` from the TS client) is ignored;
+/// the channels or patterns are the path segments.
+async fn stream(
+    state: &AppState,
+    caller: &Caller,
+    kind: StreamKind,
+    rest: &str,
+) -> Result<HttpResponse, Error> {
+    let names = path::segments(rest);
+    state
+        .streams
+        .open(caller, kind, names, state.shutdown.clone())
+        .await
 }
 
 /// The body format from `Upstash-Encoding` and `Upstash-Response-Format`.

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod handler;
 pub mod reply;
+pub mod sse;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -4,15 +4,18 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::header::{HeaderName, HeaderValue, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE, VARY};
 use hyper::{HeaderMap, Response, StatusCode};
 
 use crate::error::Error;
 use crate::protocol::encode::{self, Encoding, Format, Reply};
 
+/// A response body: complete bytes, or a server-sent event stream.
+pub type Body = Either<Full<Bytes>, super::sse::SseBody>;
+
 /// The response type of every handler.
-pub type HttpResponse = Response<Full<Bytes>>;
+pub type HttpResponse = Response<Body>;
 
 const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
@@ -21,7 +24,7 @@ pub const SYNC_TOKEN: HeaderName = HeaderName::from_static("upstash-sync-token")
 
 /// A response with a body and content type.
 pub fn with_body(status: StatusCode, content_type: HeaderValue, body: Vec<u8>) -> HttpResponse {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let mut resp = Response::new(Either::Left(Full::new(Bytes::from(body))));
     *resp.status_mut() = status;
     resp.headers_mut().insert(CONTENT_TYPE, content_type);
     resp
@@ -149,7 +152,7 @@ impl Cors {
         if !self.enabled {
             return None;
         }
-        let mut resp = Response::new(Full::new(Bytes::new()));
+        let mut resp = Response::new(Either::Left(Full::new(Bytes::new())));
         *resp.status_mut() = StatusCode::NO_CONTENT;
         let h = resp.headers_mut();
         h.insert(

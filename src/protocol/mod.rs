@@ -8,6 +8,7 @@
 //! - [`command`] is the parsed command type.
 //! - [`policy`] classifies commands: forward, run non-blocking, answer locally, or refuse.
 //! - [`encode`] writes replies as Upstash JSON envelopes (plain or base64) or RESP2.
+//! - [`sse`] frames server-sent events for the streaming endpoints.
 
 pub mod body;
 pub mod command;
@@ -15,6 +16,7 @@ pub mod encode;
 pub mod path;
 pub mod policy;
 pub mod route;
+pub mod sse;
 
 #[cfg(test)]
 mod proptests;

@@ -9,6 +9,7 @@
 //! `readonly` and does not put it in `@dangerous` (Upstash's `+@read -@dangerous`).
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use redis::Value;
 
@@ -22,12 +23,24 @@ pub enum Action {
     Forward,
     /// A blocking command: wrap it in MULTI/EXEC so Redis runs it without blocking.
     NonBlocking,
+    /// A blocking command in dedicated mode: the command (its timeout capped) and how long it
+    /// may wait; it runs on a dedicated connection.
+    Blocking(Command, Duration),
     /// `SCAN ... WITHTYPE` (Upstash extension): run SCAN without it, then TYPE each key.
     ScanWithType,
     /// Answer without Redis.
     Answer(Value),
     /// Refuse with this error text.
     Refuse(String),
+}
+
+/// How blocking commands (BLPOP, XREAD BLOCK, ...) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// Without blocking (wrapped in MULTI/EXEC), as Upstash does: an empty list answers nil at once.
+    Emulate,
+    /// Really waiting, on a dedicated connection from a bounded pool, the timeout capped.
+    Dedicated,
 }
 
 /// Per-request facts the policy needs.
@@ -76,10 +89,13 @@ pub const DEFAULT_DENY: &[&str] = &[
 /// Commands a read-only token may always run although Redis does not flag them `readonly`.
 const READ_ONLY_EXTRAS: &[&str] = &["ping", "echo", "eval_ro", "evalsha_ro", "fcall_ro"];
 
-/// The operator's command policy: the deny-list. Cheap to share; built once at start-up.
+/// The operator's command policy: the deny-list and how blocking commands run. Built once at
+/// start-up.
 #[derive(Debug, Clone)]
 pub struct Policy {
     deny: HashSet<String>,
+    blocking: Blocking,
+    max_block: Duration,
 }
 
 impl Default for Policy {
@@ -100,7 +116,18 @@ impl Policy {
                     .to_ascii_uppercase()
             })
             .collect();
-        Self { deny }
+        Self {
+            deny,
+            blocking: Blocking::Emulate,
+            max_block: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets how blocking commands run, and the longest wait in dedicated mode.
+    pub fn with_blocking(mut self, blocking: Blocking, max_block: Duration) -> Self {
+        self.blocking = blocking;
+        self.max_block = max_block;
+        self
     }
 
     /// Decides what to do with `cmd` for a request with `access`. `table` is the read-only
@@ -134,7 +161,13 @@ impl Policy {
             return Action::Refuse(noperm(cmd));
         }
         if BLOCKING.contains(&name) || (matches!(name, "XREAD" | "XREADGROUP") && cmd.has_param("BLOCK")) {
-            return Action::NonBlocking;
+            return match self.blocking {
+                Blocking::Emulate => Action::NonBlocking,
+                Blocking::Dedicated => {
+                    let (capped, wait) = cap_timeout(cmd, name, self.max_block);
+                    Action::Blocking(capped, wait)
+                }
+            };
         }
         if name == "SCAN"
             && cmd
@@ -289,6 +322,46 @@ fn texts(v: &Value) -> Vec<String> {
         Value::Array(items) | Value::Set(items) => items.iter().filter_map(text).collect(),
         _ => Vec::new(),
     }
+}
+
+/// A blocking command with its timeout capped to `max` (a timeout of 0, "forever", too), and
+/// the wait that results. Where the timeout is: the last argument (BLPOP, BRPOP, BRPOPLPUSH,
+/// BLMOVE, BZPOPMIN, BZPOPMAX; seconds), the first (BLMPOP, BZMPOP; seconds), or after BLOCK
+/// (XREAD, XREADGROUP; milliseconds). An unreadable timeout is left for Redis to refuse.
+pub fn cap_timeout(cmd: &Command, name: &str, max: Duration) -> (Command, Duration) {
+    let params = cmd.params();
+    let (index, millis) = match name {
+        "BLMPOP" | "BZMPOP" => (Some(0), false),
+        "XREAD" | "XREADGROUP" => (
+            params
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+                .map(|i| i + 1),
+            true,
+        ),
+        _ => (params.len().checked_sub(1), false),
+    };
+    let Some(index) = index.filter(|i| *i < params.len()) else {
+        return (cmd.clone(), max);
+    };
+    let Some(asked) = std::str::from_utf8(&params[index])
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+    else {
+        return (cmd.clone(), max);
+    };
+    let asked_secs = if millis { asked / 1000.0 } else { asked };
+    if asked_secs > 0.0 && asked_secs <= max.as_secs_f64() {
+        return (cmd.clone(), Duration::from_secs_f64(asked_secs));
+    }
+    let text = if millis {
+        max.as_millis().to_string()
+    } else {
+        format!("{}", max.as_secs_f64())
+    };
+    let mut args = cmd.args().to_vec();
+    args[index + 1] = text.into_bytes();
+    (Command::new(args).unwrap_or_else(|| cmd.clone()), max)
 }
 
 /// `SCAN cursor ... WITHTYPE ...` without its `WITHTYPE` argument(s).

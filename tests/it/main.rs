@@ -14,3 +14,4 @@ mod http;
 mod policy;
 mod resilience;
 mod single;
+mod streams;

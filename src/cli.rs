@@ -39,7 +39,7 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
 
-    /// Largest request body, in bytes (suffixes KiB, MiB, KB, MB allowed) [default: 10MiB]
+    /// Largest request body: bytes, or with a unit (KiB, MiB, GiB, KB, MB, GB) [default: 10MiB]
     #[arg(long, env = "RESTDIS_MAX_REQUEST_SIZE", value_name = "BYTES")]
     pub max_request_size: Option<String>,
 
@@ -47,7 +47,7 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_COMMAND_TIMEOUT", value_name = "DURATION")]
     pub command_timeout: Option<String>,
 
-    /// Multiplexed Redis connections per backend [default: 2]
+    /// Multiplexed Redis connections per backend [default: 1]
     #[arg(long, env = "RESTDIS_CONNECTIONS", value_name = "N")]
     pub connections: Option<usize>,
 
@@ -63,7 +63,8 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
-    /// Runtime worker threads [default: number of CPUs]
+    /// Runtime worker threads; 1 runs a single-threaded event loop, the cheapest per request
+    /// [default: 1]
     #[arg(long, env = "RESTDIS_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<usize>,
 

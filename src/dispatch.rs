@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::protocol::body::Entry;
 use crate::protocol::encode::{error_text, into_reply, Reply};
 use crate::protocol::policy::{strip_withtype, Access, Action, CommandTable, Policy};
+use crate::protocol::scripts::{sha1_hex, strip_unknown_flags};
 use crate::protocol::Command;
 
 /// A tenant: one Redis database reached through one backend.
@@ -22,6 +23,8 @@ pub struct Tenant {
     pub backend: Arc<Backend>,
     /// Its database index (`SELECT` of it is a no-op).
     pub db: i64,
+    /// Other tenants use other databases of the same Redis.
+    pub shared: bool,
     /// Its streams open now (for the per-tenant limit).
     pub open_streams: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -40,6 +43,7 @@ impl Caller {
         Access {
             read_only: self.read_only,
             db: self.tenant.db,
+            shared: self.tenant.shared,
         }
     }
 
@@ -68,9 +72,45 @@ enum Step {
     Local(Reply),
 }
 
+/// Adapts a command written for Upstash to plain Redis: Lua scripts lose the shebang flags
+/// Redis does not know, and `EVALSHA` of such a script's original SHA1 uses the one Redis has.
+fn adapt(backend: &Backend, cmd: Command) -> Command {
+    let Some(upper) = cmd.upper_name() else { return cmd };
+    let (index, is_sha) = match upper.as_str() {
+        "EVAL" | "EVAL_RO" => (1, false),
+        "EVALSHA" | "EVALSHA_RO" => (1, true),
+        "SCRIPT"
+            if cmd
+                .params()
+                .first()
+                .is_some_and(|s| s.eq_ignore_ascii_case(b"LOAD")) =>
+        {
+            (2, false)
+        }
+        _ => return cmd,
+    };
+    let Some(arg) = cmd.args().get(index) else {
+        return cmd;
+    };
+    let replacement = if is_sha {
+        backend.script_alias(arg).map(String::into_bytes)
+    } else {
+        strip_unknown_flags(arg).inspect(|new| backend.alias_script(sha1_hex(arg), sha1_hex(new)))
+    };
+    match replacement {
+        Some(new) => {
+            let mut args = cmd.into_args();
+            args[index] = new;
+            Command::new(args).unwrap_or_else(|| Command::internal(&["PING"]))
+        }
+        None => cmd,
+    }
+}
+
 /// Runs one command (`POST /` or the path form).
 pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Reply, Error> {
     let table = caller.table().await?;
+    let cmd = adapt(caller.backend(), cmd);
     match policy.classify(&cmd, caller.access(), table.as_deref()) {
         // The hot path: one command, no planning.
         Action::Forward => Ok(into_reply(caller.backend().execute(&cmd).await?)),
@@ -93,7 +133,7 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
     let mut steps = Vec::with_capacity(entries.len());
     for entry in entries {
         let cmd = match entry {
-            Ok(cmd) => cmd,
+            Ok(cmd) => adapt(caller.backend(), cmd),
             Err(msg) => {
                 steps.push(Step::Local(Err(msg)));
                 continue;
@@ -150,7 +190,7 @@ pub async fn transaction(policy: &Policy, caller: &Caller, entries: Vec<Entry>) 
     let mut wire = Vec::with_capacity(entries.len());
     let mut steps = Vec::with_capacity(entries.len());
     for entry in entries {
-        let cmd = entry.map_err(Error::BadRequest)?;
+        let cmd = adapt(caller.backend(), entry.map_err(Error::BadRequest)?);
         steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
             // Inside MULTI, Redis itself runs blocking commands without blocking.
             Action::Forward | Action::NonBlocking | Action::Blocking(..) => {

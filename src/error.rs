@@ -31,6 +31,9 @@ pub enum Error {
         /// The size seen (declared or read so far).
         actual: u64,
     },
+    /// The client did not send its whole body in time (408).
+    #[error("ERR the request body did not arrive within {0:?}")]
+    BodyTimeout(std::time::Duration),
     /// Redis cannot be reached, or the connection broke during the request (503).
     #[error("ERR Redis is unavailable: {0}")]
     Unavailable(String),
@@ -53,6 +56,7 @@ impl Error {
             Error::Unauthorized => StatusCode::UNAUTHORIZED,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -67,6 +71,7 @@ impl Error {
             Error::Unauthorized => "unauthorized",
             Error::MethodNotAllowed => "method_not_allowed",
             Error::TooLarge { .. } => "too_large",
+            Error::BodyTimeout(_) => "body_timeout",
             Error::Unavailable(_) => "unavailable",
             Error::Timeout(_) => "timeout",
             Error::TooMany(_) => "too_many",

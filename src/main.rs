@@ -4,6 +4,11 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// mimalloc: fewer cycles per request than the system allocator on the hot path (measured in
+/// docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use restdis::cli::Cli;
 use restdis::config::Config;
 
@@ -22,10 +27,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     restdis::telemetry::init(&config.log);
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = config.worker_threads {
-        runtime.worker_threads(n.max(1));
-    }
+    // One thread (the default) runs everything on a current-thread runtime: concurrent
+    // requests then coalesce into one Redis write, and a request costs about 40 % less CPU
+    // than on the work-stealing runtime (docs/performance.md). More threads scale across cores.
+    let mut runtime = match config.worker_threads {
+        n if n <= 1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -59,6 +59,7 @@ impl Server {
             sync: SyncTokens::new(),
             metrics: Metrics::new().context("registering metrics")?,
             max_request_size: config.max_request_size,
+            body_read_timeout: config.body_read_timeout,
             backends,
             streams: Streams::new(config.streams),
             shutdown: rx.clone(),
@@ -122,13 +123,21 @@ type Tenants = (Vec<Arc<Backend>>, Vec<(String, Caller)>);
 fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
     let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
     let mut callers = Vec::new();
+    let mut infos = Vec::new();
     for t in &config.tenants {
-        let mut info = t
+        let info = t
             .redis_url
             .as_str()
             .into_connection_info()
             .with_context(|| format!("tenant '{}': invalid Redis URL", t.name))?;
         let db = t.db.unwrap_or(info.redis_settings().db());
+        infos.push((info, db));
+    }
+    for (t, (mut info, db)) in config.tenants.iter().zip(infos.clone()) {
+        // Tenants on different databases of one Redis must not reach across them.
+        let shared = infos
+            .iter()
+            .any(|(other, other_db)| other.addr().to_string() == info.addr().to_string() && *other_db != db);
         info = info
             .clone()
             .set_redis_settings(info.redis_settings().clone().set_db(db));
@@ -146,6 +155,7 @@ fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
             name: t.name.clone(),
             backend,
             db,
+            shared,
             open_streams: Default::default(),
         });
         for token in &t.tokens {

@@ -25,6 +25,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub max_request_size: u64,
+    /// Time a client gets to send its whole body.
+    pub body_read_timeout: std::time::Duration,
     /// Every backend, for readiness checks.
     pub backends: Vec<Arc<Backend>>,
     /// Open streams and their limits.

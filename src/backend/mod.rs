@@ -56,7 +56,13 @@ pub struct Backend {
     table: OnceLock<Arc<CommandTable>>,
     blocking: OnceLock<deadpool_redis::Pool>,
     blocking_pool_size: usize,
+    /// SHA1 of a script as the client wrote it -> SHA1 of the script Redis got (see
+    /// [`crate::protocol::scripts`]).
+    script_aliases: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
+
+/// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
+const MAX_SCRIPT_ALIASES: usize = 10_000;
 
 impl Backend {
     /// Creates a backend with `connections` multiplexed connections and starts connecting in
@@ -76,6 +82,7 @@ impl Backend {
             table: OnceLock::new(),
             blocking: OnceLock::new(),
             blocking_pool_size: sizes.blocking_pool.max(1),
+            script_aliases: Default::default(),
         })
     }
 
@@ -172,6 +179,22 @@ impl Backend {
         }
         tracing::debug!(backend = %self.label, commands = table.len(), "read-only command table loaded");
         Ok(self.table.get_or_init(|| table).clone())
+    }
+
+    /// Remembers that the script the client knows as `original` reached Redis as `sent`.
+    pub fn alias_script(&self, original: String, sent: String) {
+        if let Ok(mut map) = self.script_aliases.lock() {
+            if map.len() >= MAX_SCRIPT_ALIASES {
+                map.clear();
+            }
+            map.insert(original, sent);
+        }
+    }
+
+    /// The SHA1 Redis knows for a script the client names by `sha`, if it was rewritten.
+    pub fn script_alias(&self, sha: &[u8]) -> Option<String> {
+        let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
+        self.script_aliases.lock().ok()?.get(&sha).cloned()
     }
 
     /// Picks the next connected slot (round-robin); 503 at once when none is up.

@@ -69,6 +69,8 @@ pub struct LimitsFile {
     pub max_connections: Option<usize>,
     /// Time to send a request head.
     pub header_read_timeout: Option<String>,
+    /// Time to send a whole request body.
+    pub body_read_timeout: Option<String>,
 }
 
 /// `[cors]`.

@@ -34,13 +34,15 @@ pub mod defaults {
     /// Command timeout.
     pub const COMMAND_TIMEOUT: &str = "10s";
     /// Multiplexed connections per backend.
-    pub const CONNECTIONS: usize = 2;
+    pub const CONNECTIONS: usize = 1;
     /// Shutdown drain deadline.
     pub const SHUTDOWN_TIMEOUT: &str = "10s";
     /// Open HTTP connections at most.
     pub const MAX_CONNECTIONS: usize = 10_000;
     /// Time to send a request head.
     pub const HEADER_READ_TIMEOUT: &str = "10s";
+    /// Time to send a request body.
+    pub const BODY_READ_TIMEOUT: &str = "30s";
     /// Open streams at most.
     pub const STREAMS_MAX_TOTAL: usize = 4096;
     /// Open streams at most per tenant.
@@ -92,6 +94,8 @@ pub struct Config {
     pub tenants: Vec<TenantConfig>,
     /// Body limit in bytes.
     pub max_request_size: u64,
+    /// Time a client gets to send its whole body.
+    pub body_read_timeout: Duration,
     /// Command timeout.
     pub command_timeout: Duration,
     /// CORS.
@@ -106,8 +110,8 @@ pub struct Config {
     pub blocking: BlockingSettings,
     /// Log filter.
     pub log: String,
-    /// Runtime worker threads (None: one per CPU).
-    pub worker_threads: Option<usize>,
+    /// Runtime worker threads: 1 (default) is a current-thread runtime.
+    pub worker_threads: usize,
     /// A token restdis generated because none was configured (loopback only).
     pub generated_token: Option<String>,
     /// No Redis URL was configured anywhere: a private redis-server may be started.
@@ -239,6 +243,18 @@ impl Config {
             file.limits.header_read_timeout.as_deref(),
             defaults::HEADER_READ_TIMEOUT,
         )?;
+        let body_read_timeout = duration(
+            "limits.body_read_timeout",
+            file.limits.body_read_timeout.as_deref(),
+            defaults::BODY_READ_TIMEOUT,
+        )?;
+        let log = cli
+            .log
+            .clone()
+            .or(file.log.clone())
+            .unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| format!("log: '{log}' is not a valid filter ({e})"))?;
         let cors = match &cli.cors_origins {
             Some(list) if list.trim().eq_ignore_ascii_case("off") => Cors {
                 enabled: false,
@@ -313,12 +329,9 @@ impl Config {
             },
             streams,
             blocking,
-            log: cli
-                .log
-                .clone()
-                .or(file.log.clone())
-                .unwrap_or_else(|| "info".into()),
-            worker_threads: cli.worker_threads.or(file.worker_threads),
+            log,
+            body_read_timeout,
+            worker_threads: cli.worker_threads.or(file.worker_threads).unwrap_or(1).max(1),
             generated_token,
             dev_redis,
             warnings,
@@ -340,12 +353,34 @@ fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
                 return Err(format!("a token of tenant '{}' is used more than once", t.name));
             }
         }
-        redis::parse_redis_url(&t.redis_url).ok_or_else(|| {
-            format!(
-                "tenant '{}': invalid Redis URL (expected redis:// or unix://)",
-                t.name
-            )
-        })?;
+        check_redis_url(&t.name, &t.redis_url)?;
+    }
+    Ok(())
+}
+
+/// A Redis URL restdis can use: parseable, RESP2 (clients expect RESP2 shapes), and plain
+/// TCP or a Unix socket (this build has no TLS to Redis).
+fn check_redis_url(tenant: &str, url: &str) -> Result<(), String> {
+    use redis::IntoConnectionInfo;
+    if url.starts_with("rediss:") || url.starts_with("valkeys:") {
+        return Err(format!(
+            "tenant '{tenant}': TLS Redis URLs (rediss://) are not supported by this build; \
+             use redis:// (a TLS tunnel such as stunnel works)"
+        ));
+    }
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("tenant '{tenant}': invalid Redis URL: {e}"))?;
+    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return Err(format!(
+            "tenant '{tenant}': TLS Redis URLs (rediss://) are not supported by this build; \
+             use redis:// (a TLS tunnel such as stunnel works)"
+        ));
+    }
+    if info.redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
+        return Err(format!(
+            "tenant '{tenant}': restdis talks RESP2 to Redis; remove the protocol=resp3 option"
+        ));
     }
     Ok(())
 }
@@ -439,7 +474,7 @@ fn parse_size(size: &Size) -> Result<u64, String> {
         .ok_or_else(|| format!("max_request_size: '{text}' is out of range"))
 }
 
-/// 32 random bytes as hex (a generated token).
+/// 24 random bytes as hex (a generated token of 48 characters).
 pub fn random_token() -> String {
     let mut bytes = [0u8; 24];
     if getrandom::fill(&mut bytes).is_err() {

@@ -43,6 +43,9 @@ struct FileEntry {
 pub fn from_env(env: &BTreeMap<String, String>) -> Result<Option<Srh>, String> {
     let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     let Some(mode) = get("SRH_MODE") else {
+        if env.contains_key("SRH_MODE") {
+            return Err("SRH_MODE is empty: set it to env or file".into());
+        }
         if let Some(set) = KNOWN.iter().find(|k| env.contains_key(**k)) {
             return Err(format!(
                 "{set} is set but SRH_MODE is not: set SRH_MODE=env (or file)"

@@ -22,6 +22,7 @@ pub async fn handle(
         "/metrics" => {
             let up = state.backends.iter().filter(|b| b.is_connected()).count();
             state.metrics.backends_up.set(up as i64);
+            state.metrics.open_streams.set(state.streams.open_now() as i64);
             with_body(
                 StatusCode::OK,
                 HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -22,12 +22,18 @@ use crate::protocol::route::{classify, Route};
 use crate::protocol::{body, path};
 use crate::state::AppState;
 
+/// The request headers restdis reads besides the standard ones.
+const ENCODING: hyper::header::HeaderName = hyper::header::HeaderName::from_static("upstash-encoding");
+const RESPONSE_FORMAT: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("upstash-response-format");
+
 /// What `GET /` answers without a token (SRH parity, handy for container health checks).
 const WELCOME: &str = "Welcome to restdis, a Redis-over-HTTP server speaking the Upstash REST protocol";
 
 /// How much of an oversized body is read and thrown away (so the client gets the 413 instead
-/// of a reset connection) before the connection is closed.
+/// of a reset connection), and for how long at most, before the connection is closed.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Serves one HTTP request. Never fails: errors become JSON responses.
 pub async fn handle(
@@ -44,9 +50,15 @@ pub async fn handle(
                 tracing::error!(error = ?err, "internal error");
             }
             let mut resp = reply::error(&err);
-            if matches!(err, Error::TooLarge { .. }) {
+            if matches!(err, Error::TooLarge { .. } | Error::BodyTimeout(_)) {
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            if matches!(err, Error::MethodNotAllowed) {
+                resp.headers_mut().insert(
+                    hyper::header::ALLOW,
+                    HeaderValue::from_static("GET, HEAD, POST, PUT, OPTIONS"),
+                );
             }
             resp
         }
@@ -78,7 +90,13 @@ async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpRe
     }
     let caller = state.auth.authenticate(&parts.headers, query)?;
     let format = response_format(&parts.headers)?;
-    let body = read_body(body, &parts.headers, state.max_request_size).await?;
+    let body = read_body(
+        body,
+        &parts.headers,
+        state.max_request_size,
+        state.body_read_timeout,
+    )
+    .await?;
     let policy = &state.policy;
     match route {
         Route::Root => {
@@ -136,13 +154,10 @@ async fn stream(
 /// The body format from `Upstash-Encoding` and `Upstash-Response-Format`.
 fn response_format(headers: &HeaderMap) -> Result<Format, Error> {
     let base64 = headers
-        .get("upstash-encoding")
+        .get(ENCODING)
         .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"base64"));
     let encoding = if base64 { Encoding::Base64 } else { Encoding::Plain };
-    match headers
-        .get("upstash-response-format")
-        .map(|v| v.as_bytes().trim_ascii())
-    {
+    match headers.get(RESPONSE_FORMAT).map(|v| v.as_bytes().trim_ascii()) {
         None => Ok(Format::Json(encoding)),
         Some(v) if v.eq_ignore_ascii_case(b"json") => Ok(Format::Json(encoding)),
         Some(v) if v.eq_ignore_ascii_case(b"resp2") => {
@@ -161,34 +176,56 @@ fn response_format(headers: &HeaderMap) -> Result<Format, Error> {
     }
 }
 
-/// Reads the whole body, refusing (after draining a bounded amount, so the client sees the
-/// answer rather than a reset) anything over `limit`.
-async fn read_body(mut body: Incoming, headers: &HeaderMap, limit: u64) -> Result<Bytes, Error> {
+/// Reads the whole body within `timeout`, refusing anything over `limit` (after draining a
+/// bounded amount for a bounded time, so the client sees the 413 rather than a reset).
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Error> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20) as usize);
-    let mut seen: u64 = 0;
-    let over = declared.is_some_and(|d| d > limit);
+    if let Some(declared) = declared.filter(|d| *d > limit) {
+        let _ = tokio::time::timeout(DRAIN_TIME, drain(body)).await;
+        return Err(Error::TooLarge {
+            limit,
+            actual: declared,
+        });
+    }
+    match tokio::time::timeout(timeout, collect(body, declared, limit)).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::BodyTimeout(timeout)),
+    }
+}
+
+async fn collect(mut body: Incoming, declared: Option<u64>, limit: u64) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0).min(1 << 20) as usize);
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| Error::BadRequest(format!("ERR could not read the request body: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
-        seen += data.len() as u64;
-        if over || seen > limit {
-            if seen > DRAIN_LIMIT {
-                break;
-            }
-            continue;
+        if (buf.len() + data.len()) as u64 > limit {
+            let seen = buf.len() as u64 + data.len() as u64;
+            let _ = tokio::time::timeout(DRAIN_TIME, drain(body)).await;
+            return Err(Error::TooLarge { limit, actual: seen });
         }
         buf.extend_from_slice(&data);
     }
-    if over || seen > limit {
-        return Err(Error::TooLarge {
-            limit,
-            actual: declared.unwrap_or(seen).max(seen),
-        });
-    }
     Ok(buf.freeze())
+}
+
+/// Reads and discards up to [`DRAIN_LIMIT`] bytes.
+async fn drain(mut body: Incoming) {
+    let mut seen: u64 = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > DRAIN_LIMIT {
+                return;
+            }
+        }
+    }
 }

@@ -72,7 +72,8 @@ pub fn transaction(replies: &[Reply], format: Format) -> HttpResponse {
 
 /// Unique per-response sync tokens: `<instance id>-<counter>`.
 pub struct SyncTokens {
-    instance: u64,
+    /// `<instance id as 16 hex digits>-`, formatted once.
+    prefix: [u8; 17],
     counter: AtomicU64,
 }
 
@@ -88,17 +89,34 @@ impl SyncTokens {
                 .unwrap_or(0);
             bytes = nanos.to_le_bytes();
         }
+        let mut prefix = [b'-'; 17];
+        let hex = format!("{:016x}", u64::from_le_bytes(bytes));
+        prefix[..16].copy_from_slice(hex.as_bytes());
         Self {
-            instance: u64::from_le_bytes(bytes),
+            prefix,
             counter: AtomicU64::new(1),
         }
     }
 
     /// The next token.
     pub fn next(&self) -> HeaderValue {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let text = format!("{:016x}-{n}", self.instance);
-        HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
+        let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // Prefix and counter written into one stack buffer: no formatting machinery per response.
+        let mut buf = [0u8; 17 + 20];
+        buf[..17].copy_from_slice(&self.prefix);
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let len = 17 + digits.len() - i;
+        buf[17..len].copy_from_slice(&digits[i..]);
+        HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
     }
 }
 
@@ -131,13 +149,18 @@ impl Cors {
         self.origins.iter().any(|o| o == text).then(|| origin.clone())
     }
 
-    /// Adds the CORS headers of a normal response.
+    /// Adds the CORS headers of a normal response. Requests without `Origin` (every
+    /// server-side client) are not cross-origin browser requests and get none.
     pub fn decorate(&self, request: &HeaderMap, resp: &mut HttpResponse) {
+        if !request.contains_key(hyper::header::ORIGIN) {
+            return;
+        }
+        if self.enabled && !self.origins.iter().any(|o| o == "*") {
+            resp.headers_mut()
+                .insert(VARY, HeaderValue::from_static("Origin"));
+        }
         if let Some(origin) = self.allow_origin(request) {
             let h = resp.headers_mut();
-            if origin != "*" {
-                h.insert(VARY, HeaderValue::from_static("Origin"));
-            }
             h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
             h.insert(
                 hyper::header::ACCESS_CONTROL_EXPOSE_HEADERS,

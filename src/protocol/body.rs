@@ -15,6 +15,12 @@ pub type Entry = Result<Command, String>;
 
 /// Parses the body of `POST /`: one JSON array of arguments.
 pub fn parse_command(body: &[u8]) -> Result<Command, BadRequest> {
+    if let Some(cmd) = fast::array(body, 0)
+        .filter(|(_, end)| fast::ws(body, *end) == body.len())
+        .and_then(|(args, _)| Command::new(args))
+    {
+        return Ok(cmd);
+    }
     let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
         BadRequest::new(format!(
             "ERR failed to parse command: expected a JSON array of strings and numbers ({e})"
@@ -29,7 +35,10 @@ pub fn parse_command(body: &[u8]) -> Result<Command, BadRequest> {
 /// (`Err` in its slot) so the rest of a pipeline still runs; a body that is not a non-empty
 /// JSON array at all is a [`BadRequest`].
 pub fn parse_batch(body: &[u8]) -> Result<Vec<Entry>, BadRequest> {
-    // Fast path: the shape every client sends.
+    if let Some(batch) = fast::batch(body) {
+        return Ok(batch.into_iter().map(Ok).collect());
+    }
+    // The shape every client sends, with escapes or other number forms.
     let entries: Vec<Entry> = match serde_json::from_slice::<Vec<Vec<&RawValue>>>(body) {
         Ok(batch) => batch.iter().map(|items| command_from_items(items)).collect(),
         Err(_) => {
@@ -82,6 +91,111 @@ fn argument(position: usize, raw: &RawValue) -> Result<Vec<u8>, String> {
         _ => Err(format!(
             "ERR argument at position {position} is an array or object; only strings, numbers and booleans are allowed"
         )),
+    }
+}
+
+/// A hand-written scanner for the shape nearly every request has: arrays of strings without
+/// escapes and of plain numbers. Anything else (escapes, booleans, nulls, odd whitespace,
+/// malformed input) makes it give up (`None`), and serde_json parses the body instead, so
+/// both paths accept and refuse exactly the same bodies.
+mod fast {
+    use super::Command;
+
+    /// Skips JSON whitespace from `i`.
+    pub fn ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// `[[...], ...]` of non-empty command arrays.
+    pub fn batch(b: &[u8]) -> Option<Vec<Command>> {
+        let mut i = ws(b, 0);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        let mut out = Vec::new();
+        loop {
+            let (args, end) = array(b, i)?;
+            out.push(Command::new(args)?);
+            i = ws(b, end);
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b']' => return (ws(b, i + 1) == b.len()).then_some(out),
+                _ => return None,
+            }
+        }
+    }
+
+    /// One non-empty array of plain strings and numbers starting at `i`; its arguments and
+    /// the position after its `]`.
+    pub fn array(b: &[u8], i: usize) -> Option<(Vec<Vec<u8>>, usize)> {
+        let mut i = ws(b, i);
+        if b.get(i) != Some(&b'[') {
+            return None;
+        }
+        i = ws(b, i + 1);
+        let mut args = Vec::with_capacity(4);
+        loop {
+            let (arg, end) = match b.get(i)? {
+                b'"' => string(b, i + 1)?,
+                b'-' | b'0'..=b'9' => number(b, i)?,
+                _ => return None,
+            };
+            args.push(arg);
+            i = ws(b, end);
+            match b.get(i)? {
+                b',' => i = ws(b, i + 1),
+                b']' => return Some((args, i + 1)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn string(b: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+        let len = b[start..]
+            .iter()
+            .position(|c| *c == b'"' || *c == b'\\' || *c < 0x20)?;
+        let end = start + len;
+        if b[end] != b'"' {
+            return None;
+        }
+        let text = &b[start..end];
+        std::str::from_utf8(text).ok()?;
+        Some((text.to_vec(), end + 1))
+    }
+
+    /// A JSON number (`-?(0|[1-9]d*)(.d+)?([eE][+-]?d+)?`), kept as written.
+    fn number(b: &[u8], start: usize) -> Option<(Vec<u8>, usize)> {
+        let digits = |mut i: usize| {
+            let from = i;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            (i > from).then_some(i)
+        };
+        let mut i = start;
+        if b.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        i = match b.get(i)? {
+            b'0' => i + 1,
+            b'1'..=b'9' => digits(i)?,
+            _ => return None,
+        };
+        if b.get(i) == Some(&b'.') {
+            i = digits(i + 1)?;
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            i += 1;
+            if matches!(b.get(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            i = digits(i)?;
+        }
+        Some((b[start..i].to_vec(), i))
     }
 }
 

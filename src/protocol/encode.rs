@@ -51,7 +51,7 @@ pub fn into_reply(value: Value) -> Reply {
 
 /// `{"result": X}` or `{"error": "msg"}` for one command.
 pub fn single(reply: &Reply, encoding: Encoding) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(size_hint(reply));
     write_entry(&mut out, reply, encoding);
     out
 }
@@ -59,7 +59,7 @@ pub fn single(reply: &Reply, encoding: Encoding) -> Vec<u8> {
 /// `[{"result": X}, {"error": "msg"}, ...]` for a pipeline or transaction: one entry per
 /// command, in order; a success has no `error` key and an error no `result` key.
 pub fn batch(replies: &[Reply], encoding: Encoding) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + replies.len() * 24);
+    let mut out = Vec::with_capacity(2 + replies.iter().map(size_hint).sum::<usize>());
     out.push(b'[');
     for (i, reply) in replies.iter().enumerate() {
         if i > 0 {
@@ -69,6 +69,17 @@ pub fn batch(replies: &[Reply], encoding: Encoding) -> Vec<u8> {
     }
     out.push(b']');
     out
+}
+
+/// A capacity that holds the usual reply without growing: the envelope, and a bulk string
+/// at its base64 size (plain text is never longer, except for escapes).
+fn size_hint(reply: &Reply) -> usize {
+    match reply {
+        Ok(Value::BulkString(b)) => 16 + b.len().div_ceil(3) * 4,
+        Ok(Value::Array(items)) => 16 + items.len() * 24,
+        Err(msg) => 16 + msg.len(),
+        _ => 32,
+    }
 }
 
 /// `{"error": "msg"}`: the body of every error response, whatever the status.
@@ -156,6 +167,13 @@ fn write_int(out: &mut Vec<u8>, i: i64) {
 
 fn write_bytes(out: &mut Vec<u8>, bytes: &[u8], encoding: Encoding) {
     match encoding {
+        // Most values are plain printable ASCII: copy them without the UTF-8 and escape passes.
+        Encoding::Plain if is_plain_ascii(bytes) => {
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+        }
         Encoding::Plain => write_str(out, &String::from_utf8_lossy(bytes)),
         Encoding::Base64 => {
             out.push(b'"');
@@ -168,6 +186,14 @@ fn write_bytes(out: &mut Vec<u8>, bytes: &[u8], encoding: Encoding) {
             out.push(b'"');
         }
     }
+}
+
+/// Whether `bytes` is printable ASCII without `"` or `\`, so it can stand in a JSON string
+/// as it is. Written as a reduction without early exit, which the compiler vectorises.
+fn is_plain_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, &b| {
+        ok & (0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\')
+    })
 }
 
 /// A JSON string literal with full escaping.

@@ -9,6 +9,7 @@
 //! - [`policy`] classifies commands: forward, run non-blocking, answer locally, or refuse.
 //! - [`encode`] writes replies as Upstash JSON envelopes (plain or base64) or RESP2.
 //! - [`sse`] frames server-sent events for the streaming endpoints.
+//! - [`scripts`] adapts Lua scripts written for Upstash (shebang flags Redis does not know).
 
 pub mod body;
 pub mod command;
@@ -16,6 +17,7 @@ pub mod encode;
 pub mod path;
 pub mod policy;
 pub mod route;
+pub mod scripts;
 pub mod sse;
 
 #[cfg(test)]

@@ -50,6 +50,9 @@ pub struct Access {
     pub read_only: bool,
     /// The Redis database this token's tenant uses.
     pub db: i64,
+    /// Other tenants use other databases of the same Redis: commands that reach across
+    /// databases are refused.
+    pub shared: bool,
 }
 
 /// The commands that block a connection until data arrives (run non-blocking).
@@ -93,7 +96,11 @@ const READ_ONLY_EXTRAS: &[&str] = &["ping", "echo", "eval_ro", "evalsha_ro", "fc
 /// start-up.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    deny: HashSet<String>,
+    /// Sorted, for a binary search (cheaper than hashing a name per command).
+    deny: Vec<String>,
+    /// Names that appear in `deny` with a subcommand (`CONFIG` for `CONFIG SET`), sorted, so
+    /// the common case needs no subcommand look-up.
+    deny_with_sub: Vec<String>,
     blocking: Blocking,
     max_block: Duration,
 }
@@ -115,9 +122,18 @@ impl Policy {
                     .join("|")
                     .to_ascii_uppercase()
             })
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect::<Vec<String>>();
+        let deny_with_sub = deny
+            .iter()
+            .filter_map(|d| d.split_once('|').map(|(name, _)| name.to_string()))
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
             .collect();
         Self {
             deny,
+            deny_with_sub,
             blocking: Blocking::Emulate,
             max_block: Duration::from_secs(30),
         }
@@ -150,12 +166,17 @@ impl Policy {
         let sub = cmd.params().first().and_then(|s| UpperName::new(s));
         if self.denied(name, sub) {
             let shown = match sub {
-                Some(sub) if self.deny.contains(&format!("{name}|{}", sub.as_str())) => {
+                Some(sub) if self.listed(&format!("{name}|{}", sub.as_str())) => {
                     format!("{name} {}", sub.as_str())
                 }
                 _ => name.to_string(),
             };
             return Action::Refuse(format!("ERR {shown} is denied by the restdis command policy"));
+        }
+        if access.shared {
+            if let Some(msg) = cross_db(cmd, name, sub) {
+                return Action::Refuse(msg);
+            }
         }
         if access.read_only && !table.is_some_and(|t| t.allows(cmd)) {
             return Action::Refuse(noperm(cmd));
@@ -169,23 +190,26 @@ impl Policy {
                 }
             };
         }
-        if name == "SCAN"
-            && cmd
-                .params()
-                .iter()
-                .skip(1)
-                .any(|a| a.eq_ignore_ascii_case(b"WITHTYPE"))
-        {
+        if name == "SCAN" && withtype_positions(cmd).next().is_some() {
             return Action::ScanWithType;
         }
         Action::Forward
+    }
+
+    fn listed(&self, entry: &str) -> bool {
+        self.deny.binary_search_by(|d| d.as_str().cmp(entry)).is_ok()
     }
 
     fn denied(&self, name: &str, sub: Option<UpperName>) -> bool {
         if self.deny.is_empty() {
             return false;
         }
-        self.deny.contains(name) || sub.is_some_and(|s| self.deny.contains(&format!("{name}|{}", s.as_str())))
+        self.listed(name)
+            || (self
+                .deny_with_sub
+                .binary_search_by(|d| d.as_str().cmp(name))
+                .is_ok()
+                && sub.is_some_and(|s| self.listed(&format!("{name}|{}", s.as_str()))))
     }
 }
 
@@ -205,7 +229,10 @@ fn connection_state(cmd: &Command, name: &str, access: Access) -> Option<Action>
         "SELECT" => {
             let own = access.db.to_string();
             match cmd.params() {
-                [db] if db.as_slice() == own.as_bytes() => Some(Action::Answer(Value::Okay)),
+                // A client selecting 0 (what Upstash allows) means "my database".
+                [db] if db.as_slice() == own.as_bytes() || db.as_slice() == b"0" => {
+                    Some(Action::Answer(Value::Okay))
+                }
                 _ => refuse(&format!(
                     "this token's database is {own}, and connections are shared"
                 )),
@@ -225,6 +252,23 @@ fn connection_state(cmd: &Command, name: &str, access: Access) -> Option<Action>
         }
         _ => None,
     }
+}
+
+/// Commands that would reach another tenant's database on a shared Redis.
+fn cross_db(cmd: &Command, name: &str, sub: Option<UpperName>) -> Option<String> {
+    let reaches = match name {
+        "FLUSHALL" | "SWAPDB" | "MOVE" => true,
+        "COPY" => cmd.has_param("DB"),
+        "FUNCTION" => sub.is_some_and(|s| matches!(s.as_str(), "FLUSH" | "DELETE" | "LOAD" | "RESTORE")),
+        _ => false,
+    };
+    reaches.then(|| {
+        let shown = match sub {
+            Some(s) if name == "FUNCTION" => format!("{name} {}", s.as_str()),
+            _ => name.to_string(),
+        };
+        format!("ERR {shown} is not allowed: other tenants share this Redis (use FLUSHDB for your database)")
+    })
 }
 
 /// The NOPERM error a read-only token gets, worded like Upstash's.
@@ -256,6 +300,9 @@ impl CommandTable {
         table
             .allowed
             .extend(READ_ONLY_EXTRAS.iter().map(|s| s.to_string()));
+        // Upstash restricts SCAN (and KEYS, which @dangerous already covers) for read-only
+        // tokens: walking the whole keyspace is not a read of known keys.
+        table.allowed.remove("scan");
         table
     }
 
@@ -364,14 +411,37 @@ pub fn cap_timeout(cmd: &Command, name: &str, max: Duration) -> (Command, Durati
     (Command::new(args).unwrap_or_else(|| cmd.clone()), max)
 }
 
-/// `SCAN cursor ... WITHTYPE ...` without its `WITHTYPE` argument(s).
+/// Positions (in `params`) of `WITHTYPE` flags in `SCAN cursor [MATCH p] [COUNT n] [TYPE t]
+/// [WITHTYPE]`: only where an option name stands, never as the value of MATCH, COUNT or TYPE.
+fn withtype_positions(cmd: &Command) -> impl Iterator<Item = usize> + '_ {
+    let params = cmd.params();
+    let mut i = 1;
+    std::iter::from_fn(move || {
+        while i < params.len() {
+            let at = i;
+            let word = &params[at];
+            if word.eq_ignore_ascii_case(b"WITHTYPE") {
+                i += 1;
+                return Some(at);
+            }
+            let takes_value = [&b"MATCH"[..], b"COUNT", b"TYPE"]
+                .iter()
+                .any(|o| word.eq_ignore_ascii_case(o));
+            i += if takes_value { 2 } else { 1 };
+        }
+        None
+    })
+}
+
+/// `SCAN cursor ... WITHTYPE ...` without its `WITHTYPE` flag(s).
 pub fn strip_withtype(cmd: &Command) -> Command {
+    let drop: Vec<usize> = withtype_positions(cmd).collect();
     let mut args = vec![cmd.name().to_vec()];
     args.extend(
         cmd.params()
             .iter()
             .enumerate()
-            .filter(|(i, a)| *i == 0 || !a.eq_ignore_ascii_case(b"WITHTYPE"))
+            .filter(|(i, _)| !drop.contains(i))
             .map(|(_, a)| a.clone()),
     );
     Command::new(args).unwrap_or_else(|| cmd.clone())
@@ -384,6 +454,7 @@ mod tests {
     const RW: Access = Access {
         read_only: false,
         db: 0,
+        shared: false,
     };
 
     fn cmd(parts: &[&str]) -> Command {
@@ -425,11 +496,24 @@ mod tests {
         let db3 = Access {
             read_only: false,
             db: 3,
+            shared: true,
         };
         assert_eq!(
             p.classify(&cmd(&["SELECT", "3"]), db3, None),
             Action::Answer(Value::Okay)
         );
+        for c in [
+            &["flushall"][..],
+            &["swapdb", "0", "1"],
+            &["move", "k", "1"],
+            &["copy", "a", "b", "DB", "1"],
+            &["function", "flush"],
+        ] {
+            assert!(refused(p.classify(&cmd(c), db3, None)).contains("share"), "{c:?}");
+        }
+        assert_eq!(p.classify(&cmd(&["copy", "a", "b"]), db3, None), Action::Forward);
+        assert_eq!(p.classify(&cmd(&["flushdb"]), db3, None), Action::Forward);
+        assert_eq!(p.classify(&cmd(&["flushall"]), RW, None), Action::Forward);
     }
 
     #[test]
@@ -501,6 +585,7 @@ mod tests {
         let ro = Access {
             read_only: true,
             db: 0,
+            shared: false,
         };
         assert_eq!(p.classify(&cmd(&["GET", "k"]), ro, Some(&t)), Action::Forward);
         assert_eq!(p.classify(&cmd(&["ping"]), ro, Some(&t)), Action::Forward);

@@ -98,3 +98,37 @@ proptest! {
         prop_assert_eq!(got, args);
     }
 }
+
+proptest! {
+    /// The hand-written fast path and serde_json agree on every body: same commands, or both
+    /// refuse.
+    #[test]
+    fn fast_and_serde_parsers_agree(parts in proptest::collection::vec(prop_oneof![
+        "\\PC{0,8}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+        "-?(0|[1-9][0-9]{0,20})(\\.[0-9]{1,5})?([eE][+-]?[0-9]{1,3})?",
+        Just("true".to_string()), Just("null".to_string()), Just("01".to_string()), Just("1.".to_string()),
+        Just("\"a\\u0041\"".to_string()), Just("[]".to_string()),
+    ], 0..5), ws in "[ \t\n]{0,2}") {
+        let body = format!("{ws}[{ws}{}{ws}]{ws}", parts.join(&format!("{ws},{ws}")));
+        let via_serde = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(&body).ok().map(|items| {
+            items.iter().map(|r| r.get().to_string()).collect::<Vec<_>>()
+        });
+        let parsed = body::parse_command(body.as_bytes());
+        if via_serde.is_none() {
+            prop_assert!(parsed.is_err(), "serde refuses {body:?} but restdis accepted it");
+        }
+        if let Ok(cmd) = parsed {
+            // Every argument must equal what serde makes of it.
+            let expected: Vec<Vec<u8>> = via_serde.unwrap().iter().map(|raw| {
+                if raw.starts_with('"') { serde_json::from_str::<String>(raw).unwrap().into_bytes() } else { raw.as_bytes().to_vec() }
+            }).collect();
+            prop_assert_eq!(cmd.args().to_vec(), expected);
+        }
+        let batch = format!("[{body},{body}]");
+        let b = body::parse_batch(batch.as_bytes());
+        if let (Ok(entries), Ok(cmd)) = (b, body::parse_command(body.as_bytes())) {
+            prop_assert_eq!(entries.len(), 2);
+            prop_assert_eq!(entries[0].as_ref().unwrap(), &cmd);
+        }
+    }
+}

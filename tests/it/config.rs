@@ -100,6 +100,18 @@ fn bad_configuration_is_refused_by_name() {
     assert!(out.contains("without a token"), "{out}");
     let (code, _) = check(restdis().args(["--listen", "0.0.0.0:8079", "--token", "t"]));
     assert_eq!(code, 0);
+    let (code, out) = check(restdis().args(["--redis-url", "rediss://example:6380"]));
+    assert_eq!(code, 2);
+    assert!(out.contains("rediss://"), "{out}");
+    let (code, out) = check(restdis().args(["--redis-url", "redis://127.0.0.1:6379?protocol=resp3"]));
+    assert_eq!(code, 2);
+    assert!(out.contains("RESP2"), "{out}");
+    let (code, out) = check(restdis().args(["--log", "restdis=loud"]));
+    assert_eq!(code, 2);
+    assert!(out.contains("log"), "{out}");
+    let (code, out) = check(restdis().env("SRH_MODE", ""));
+    assert_eq!(code, 2);
+    assert!(out.contains("SRH_MODE is empty"), "{out}");
 }
 
 /// A running binary whose stdout lines are collected.

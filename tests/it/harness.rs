@@ -35,7 +35,7 @@ pub fn free_port() -> u16 {
 }
 
 fn redis_server_bin() -> String {
-    std::env::var("REDIS_SERVER_BIN").unwrap_or_else(|_| "redis-server".into())
+    std::env::var("RESTDIS_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
 }
 
 impl TestRedis {
@@ -166,6 +166,11 @@ impl Gateway {
             server: Some(server),
             http: reqwest::Client::builder().build().unwrap(),
         }
+    }
+
+    /// The (first) backend.
+    pub fn backend(&self) -> &restdis::backend::Backend {
+        self.server.as_ref().map(|s| &*s.state.backends[0]).unwrap()
     }
 
     /// Stops accepting and drains.

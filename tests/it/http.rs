@@ -2,6 +2,7 @@
 //! unauthenticated welcome and the admin endpoints.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -160,11 +161,23 @@ async fn cors_preflight_and_headers() {
         .to_str()
         .unwrap()
         .contains("POST"));
-    let resp = gw.post_raw("/", r#"["PING"]"#).await;
+    let resp = gw
+        .http
+        .post(format!("{}/", gw.url))
+        .bearer_auth(TOKEN)
+        .header("Origin", "https://app.example")
+        .body(r#"["PING"]"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
     assert_eq!(
         resp.headers()["access-control-expose-headers"],
         "upstash-sync-token"
     );
+    // Server-side clients send no Origin and get no CORS headers.
+    let resp = gw.post_raw("/", r#"["PING"]"#).await;
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
     // Restricted origins echo only listed ones.
     let mut cli = cli_for(&redis);
     cli.cors_origins = Some("https://a.example".into());
@@ -217,4 +230,49 @@ async fn admin_endpoints() {
     let (status, body): (u16, Value) = status_json(get("/nope").await.unwrap()).await;
     assert_eq!(status, 404);
     assert!(body["error"].is_string());
+}
+
+#[tokio::test]
+async fn slow_and_oversized_bodies_are_answered_not_held() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[limits]\nbody_read_timeout = \"300ms\"\n").unwrap();
+    let mut cli = cli_for(&redis);
+    cli.config = Some(file);
+    cli.max_request_size = Some("1MiB".into());
+    let gw = Gateway::start_with(cli).await;
+    let addr = gw.url.trim_start_matches("http://").to_string();
+    let exchange = |request: String| {
+        let addr = addr.clone();
+        async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(request.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            let started = std::time::Instant::now();
+            let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+            (String::from_utf8_lossy(&out).into_owned(), started.elapsed())
+        }
+    };
+    // Declares a huge body, sends one byte: a 413 at once, not a wait for the rest.
+    let (resp, took) = exchange(format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 999999999999\r\n\r\n["
+    ))
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(resp.contains("max request size exceeded"), "{resp}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Half a body, then silence: a JSON 408 after the body timeout.
+    let (resp, took) = exchange(format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 20\r\n\r\n[\"PING\""
+    ))
+    .await;
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert!(resp.contains("{\"error\":"), "{resp}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // 405 names the allowed methods.
+    let resp = gw.http.delete(format!("{}/", gw.url)).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    assert!(resp.headers()["allow"].to_str().unwrap().contains("POST"));
 }

@@ -144,3 +144,123 @@ async fn scan_withtype_is_emulated() {
     assert_eq!(body[0], json!({"result": ["0", ["s", "string"]]}));
     assert_eq!(body[1], json!({"result": ["0", ["s"]]}));
 }
+
+#[tokio::test]
+async fn scan_option_values_named_withtype_are_not_the_flag() {
+    let redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    gw.cmd(json!(["SET", "withtype", "1"])).await;
+    let (status, body) = gw.cmd(json!(["SCAN", "0", "MATCH", "withtype"])).await;
+    assert_eq!((status, body), (200, json!({"result": ["0", ["withtype"]]})));
+}
+
+#[tokio::test]
+async fn tenants_sharing_a_redis_cannot_reach_each_other() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.toml");
+    let url = redis.url();
+    std::fs::write(
+        &file,
+        format!(
+            "[tenants.a]\ntokens = [\"tok-a\"]\nredis_url = \"{url}\"\ndb = 1\n\n\
+             [tenants.b]\ntokens = [\"tok-b\"]\nredis_url = \"{url}\"\ndb = 2\n"
+        ),
+    )
+    .unwrap();
+    let cli = restdis::cli::Cli {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        config: Some(file),
+        ..Default::default()
+    };
+    let gw = Gateway::start_with(cli).await;
+    assert_eq!(gw.post_as("tok-a", "/", json!(["SET", "k", "a"])).await.0, 200);
+    assert_eq!(gw.post_as("tok-b", "/", json!(["SET", "k", "b"])).await.0, 200);
+    assert_eq!(
+        gw.post_as("tok-a", "/", json!(["GET", "k"])).await.1,
+        json!({"result": "a"})
+    );
+    assert_eq!(
+        gw.post_as("tok-b", "/", json!(["GET", "k"])).await.1,
+        json!({"result": "b"})
+    );
+    for cmd in [
+        json!(["SELECT", "2"]),
+        json!(["MOVE", "k", "2"]),
+        json!(["SWAPDB", "1", "2"]),
+        json!(["COPY", "k", "k2", "DB", "2"]),
+        json!(["FLUSHALL"]),
+        json!(["FUNCTION", "FLUSH"]),
+    ] {
+        let (status, body) = gw.post_as("tok-a", "/", cmd.clone()).await;
+        assert_eq!(status, 400, "{cmd} -> {body}");
+    }
+    // Inside batches too.
+    let (_, body) = gw
+        .post_as("tok-a", "/pipeline", json!([["FLUSHALL"], ["GET", "k"]]))
+        .await;
+    assert!(body[0]["error"].is_string());
+    assert_eq!(
+        gw.post_as("tok-a", "/multi-exec", json!([["SWAPDB", "1", "2"]]))
+            .await
+            .0,
+        400
+    );
+    // Their own database is theirs to flush; SELECT 0 means "mine".
+    assert_eq!(
+        gw.post_as("tok-a", "/", json!(["SELECT", "0"])).await,
+        (200, json!({"result": "OK"}))
+    );
+    assert_eq!(gw.post_as("tok-a", "/", json!(["FLUSHDB"])).await.0, 200);
+    assert_eq!(
+        gw.post_as("tok-b", "/", json!(["GET", "k"])).await.1,
+        json!({"result": "b"})
+    );
+}
+
+/// `@upstash/ratelimit` scripts start with `#!lua flags=allow-key-locking`, which only Upstash
+/// knows; restdis removes the flag and maps the original SHA1 for EVALSHA.
+#[tokio::test]
+async fn upstash_script_flags_are_adapted() {
+    let redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    let script = "#!lua flags=allow-key-locking\nreturn redis.call('INCR', KEYS[1])";
+    let original_sha = restdis::protocol::scripts::sha1_hex(script.as_bytes());
+    let (status, body) = gw.cmd(json!(["EVALSHA", original_sha, 1, "n"])).await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().starts_with("NOSCRIPT"), "{body}");
+    assert_eq!(
+        gw.cmd(json!(["EVAL", script, 1, "n"])).await,
+        (200, json!({"result": 1}))
+    );
+    // Now the client's own SHA1 works, in every route.
+    assert_eq!(
+        gw.cmd(json!(["EVALSHA", original_sha, 1, "n"])).await,
+        (200, json!({"result": 2}))
+    );
+    let (_, body) = gw.pipeline(json!([["EVALSHA", original_sha, 1, "n"]])).await;
+    assert_eq!(body, json!([{"result": 3}]));
+    let (_, body) = gw.multi(json!([["EVALSHA", original_sha, 1, "n"]])).await;
+    assert_eq!(body, json!([{"result": 4}]));
+    // Flags Redis knows stay.
+    let ro = "#!lua flags=no-writes,allow-key-locking\nreturn redis.call('GET', KEYS[1])";
+    assert_eq!(
+        gw.cmd(json!(["EVAL_RO", ro, 1, "n"])).await,
+        (200, json!({"result": "4"}))
+    );
+    let (_, body) = gw
+        .cmd(json!([
+            "EVAL",
+            "#!lua flags=no-writes,allow-key-locking\nreturn redis.call('SET','x','1')",
+            0
+        ]))
+        .await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Write commands are not allowed"),
+        "{body}"
+    );
+}

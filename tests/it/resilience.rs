@@ -141,3 +141,25 @@ async fn in_flight_requests_finish_on_shutdown() {
         .await
         .is_err());
 }
+
+#[tokio::test]
+async fn a_restart_between_requests_costs_no_failed_request() {
+    let mut redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    assert_eq!(gw.cmd(json!(["SET", "k", "v"])).await.0, 200);
+    redis.kill();
+    // restdis notices the closed connection without any request.
+    let started = Instant::now();
+    while gw.backend().is_connected() {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the dead connection went unnoticed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    redis.restart();
+    assert!(gw.backend().wait_connected(Duration::from_secs(2)).await);
+    assert_eq!(gw.cmd(json!(["GET", "k"])).await, (200, json!({"result": null})));
+    let resp = gw.http.get(format!("{}/readyz", gw.admin)).send().await.unwrap();
+    assert_eq!(status_json(resp).await.0, 200);
+}

@@ -37,6 +37,9 @@ pub enum Error {
     /// Redis cannot be reached, or the connection broke during the request (503).
     #[error("ERR Redis is unavailable: {0}")]
     Unavailable(String),
+    /// Too many requests are waiting for Redis (503).
+    #[error("ERR restdis is overloaded: {0}")]
+    Overloaded(String),
     /// The command did not finish within the command timeout (504).
     #[error("ERR command timed out after {0:?}; it may or may not have run")]
     Timeout(std::time::Duration),
@@ -57,7 +60,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Error::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -73,6 +76,7 @@ impl Error {
             Error::TooLarge { .. } => "too_large",
             Error::BodyTimeout(_) => "body_timeout",
             Error::Unavailable(_) => "unavailable",
+            Error::Overloaded(_) => "overloaded",
             Error::Timeout(_) => "timeout",
             Error::TooMany(_) => "too_many",
             Error::Internal(_) => "internal",

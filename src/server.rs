@@ -147,6 +147,8 @@ fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
                 let sizes = Sizes {
                     connections: t.connections,
                     blocking_pool: config.blocking.pool_size,
+                    max_in_flight: config.max_in_flight,
+                    queue_timeout: config.queue_timeout,
                 };
                 Backend::start(&t.name, info, sizes, config.command_timeout)
             })

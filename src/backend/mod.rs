@@ -44,6 +44,10 @@ pub struct Sizes {
     pub connections: usize,
     /// Dedicated connections for blocking commands (opened on demand).
     pub blocking_pool: usize,
+    /// Requests at most in flight to this Redis at once; more wait for a place.
+    pub max_in_flight: usize,
+    /// How long a request waits for a place before it gets a 503.
+    pub queue_timeout: Duration,
 }
 
 /// One Redis server (one URL and database) as seen by restdis.
@@ -59,6 +63,9 @@ pub struct Backend {
     /// SHA1 of a script as the client wrote it -> SHA1 of the script Redis got (see
     /// [`crate::protocol::scripts`]).
     script_aliases: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    in_flight: tokio::sync::Semaphore,
+    max_in_flight: usize,
+    queue_timeout: Duration,
 }
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
@@ -83,6 +90,9 @@ impl Backend {
             blocking: OnceLock::new(),
             blocking_pool_size: sizes.blocking_pool.max(1),
             script_aliases: Default::default(),
+            in_flight: tokio::sync::Semaphore::new(sizes.max_in_flight.max(1)),
+            max_in_flight: sizes.max_in_flight.max(1),
+            queue_timeout: sizes.queue_timeout,
         })
     }
 
@@ -110,6 +120,7 @@ impl Backend {
 
     /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
+        let _place = self.admit().await?;
         let (slot, mut conn) = self.pick()?;
         let packed = to_cmd(cmd);
         let result = tokio::time::timeout(self.timeout, conn.send_packed_command(&packed)).await;
@@ -121,6 +132,7 @@ impl Backend {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
+        let _place = self.admit().await?;
         let (slot, mut conn) = self.pick()?;
         let mut pipe = redis::Pipeline::with_capacity(cmds.len());
         for cmd in cmds {
@@ -195,6 +207,22 @@ impl Backend {
     pub fn script_alias(&self, sha: &[u8]) -> Option<String> {
         let sha = std::str::from_utf8(sha).ok()?.to_ascii_lowercase();
         self.script_aliases.lock().ok()?.get(&sha).cloned()
+    }
+
+    /// A place among the requests in flight to this Redis: at once when one is free, else
+    /// after waiting at most the queue timeout, else a 503. This bounds what piles up in
+    /// restdis when Redis is slow.
+    async fn admit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, Error> {
+        if let Ok(place) = self.in_flight.try_acquire() {
+            return Ok(place);
+        }
+        match tokio::time::timeout(self.queue_timeout, self.in_flight.acquire()).await {
+            Ok(Ok(place)) => Ok(place),
+            _ => Err(Error::Overloaded(format!(
+                "{} requests are already in flight to Redis; retry later",
+                self.max_in_flight
+            ))),
+        }
     }
 
     /// Picks the next connected slot (round-robin); 503 at once when none is up.

@@ -71,6 +71,10 @@ pub struct LimitsFile {
     pub header_read_timeout: Option<String>,
     /// Time to send a whole request body.
     pub body_read_timeout: Option<String>,
+    /// Requests in flight to one Redis at most.
+    pub max_in_flight: Option<usize>,
+    /// Time a request waits for a place among those in flight.
+    pub queue_timeout: Option<String>,
 }
 
 /// `[cors]`.

@@ -43,6 +43,10 @@ pub mod defaults {
     pub const HEADER_READ_TIMEOUT: &str = "10s";
     /// Time to send a request body.
     pub const BODY_READ_TIMEOUT: &str = "30s";
+    /// Requests in flight to one Redis at most.
+    pub const MAX_IN_FLIGHT: usize = 10_000;
+    /// Time a request waits for a place among those in flight.
+    pub const QUEUE_TIMEOUT: &str = "1s";
     /// Open streams at most.
     pub const STREAMS_MAX_TOTAL: usize = 4096;
     /// Open streams at most per tenant.
@@ -96,6 +100,10 @@ pub struct Config {
     pub max_request_size: u64,
     /// Time a client gets to send its whole body.
     pub body_read_timeout: Duration,
+    /// Requests in flight to one Redis at most.
+    pub max_in_flight: usize,
+    /// Time a request waits for a place among those in flight.
+    pub queue_timeout: Duration,
     /// Command timeout.
     pub command_timeout: Duration,
     /// CORS.
@@ -248,6 +256,16 @@ impl Config {
             file.limits.body_read_timeout.as_deref(),
             defaults::BODY_READ_TIMEOUT,
         )?;
+        let queue_timeout = duration(
+            "limits.queue_timeout",
+            file.limits.queue_timeout.as_deref(),
+            defaults::QUEUE_TIMEOUT,
+        )?;
+        let max_in_flight = file
+            .limits
+            .max_in_flight
+            .unwrap_or(defaults::MAX_IN_FLIGHT)
+            .max(1);
         let log = cli
             .log
             .clone()
@@ -331,6 +349,8 @@ impl Config {
             blocking,
             log,
             body_read_timeout,
+            max_in_flight,
+            queue_timeout,
             worker_threads: cli.worker_threads.or(file.worker_threads).unwrap_or(1).max(1),
             generated_token,
             dev_redis,

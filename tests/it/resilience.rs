@@ -163,3 +163,54 @@ async fn a_restart_between_requests_costs_no_failed_request() {
     let resp = gw.http.get(format!("{}/readyz", gw.admin)).send().await.unwrap();
     assert_eq!(status_json(resp).await.0, 200);
 }
+
+/// With Redis stalled, requests beyond `max_in_flight` wait at most `queue_timeout`, then get a
+/// JSON 503; those admitted complete once Redis answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_in_flight_limit_get_503_after_the_queue_timeout() {
+    let redis = TestRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.toml");
+    std::fs::write(&file, "[limits]\nmax_in_flight = 2\nqueue_timeout = \"200ms\"\n").unwrap();
+    let mut cli = cli_for(&redis);
+    cli.config = Some(file);
+    let gw = std::sync::Arc::new(Gateway::start_with(cli).await);
+    gw.cmd(json!(["SET", "k", "v"])).await;
+    let url = redis.url();
+    let stall = std::thread::spawn(move || {
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_connection().unwrap();
+        let _: redis::Value = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1")
+            .query(&mut conn)
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let gw = gw.clone();
+            tokio::spawn(async move { (gw.cmd(json!(["GET", "k"])).await, Instant::now()) })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut overloaded = 0;
+    for t in tasks {
+        let ((status, body), done) = t.await.unwrap();
+        match status {
+            200 => ok += 1,
+            503 => {
+                assert!(body["error"].as_str().unwrap().contains("overloaded"), "{body}");
+                assert!(
+                    done - started < Duration::from_millis(700),
+                    "a refused request waited too long"
+                );
+                overloaded += 1;
+            }
+            other => panic!("{other} {body}"),
+        }
+    }
+    stall.join().unwrap();
+    assert_eq!((ok, overloaded), (2, 3));
+}

@@ -39,6 +39,9 @@ pub struct Server {
 impl Server {
     /// Builds everything and starts serving. Redis need not be up: requests get 503 until it is.
     pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+        // TLS to Redis (rediss://) uses rustls with the ring provider; installing it twice
+        // (tests start many servers) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dev_redis = if config.dev_redis && !devredis::answers("127.0.0.1:6379").await {
             let redis = devredis::start().await.map_err(anyhow::Error::msg)?;
             tracing::info!(url = %redis.url, "no Redis on 127.0.0.1:6379: started a private redis-server (no persistence; stopped on exit)");

@@ -378,25 +378,13 @@ fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
     Ok(())
 }
 
-/// A Redis URL restdis can use: parseable, RESP2 (clients expect RESP2 shapes), and plain
-/// TCP or a Unix socket (this build has no TLS to Redis).
+/// A Redis URL restdis can use: parseable (`redis://`, `rediss://` for TLS, `unix://`) and
+/// RESP2 (the clients expect RESP2 shapes).
 fn check_redis_url(tenant: &str, url: &str) -> Result<(), String> {
     use redis::IntoConnectionInfo;
-    if url.starts_with("rediss:") || url.starts_with("valkeys:") {
-        return Err(format!(
-            "tenant '{tenant}': TLS Redis URLs (rediss://) are not supported by this build; \
-             use redis:// (a TLS tunnel such as stunnel works)"
-        ));
-    }
     let info = url
         .into_connection_info()
         .map_err(|e| format!("tenant '{tenant}': invalid Redis URL: {e}"))?;
-    if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
-        return Err(format!(
-            "tenant '{tenant}': TLS Redis URLs (rediss://) are not supported by this build; \
-             use redis:// (a TLS tunnel such as stunnel works)"
-        ));
-    }
     if info.redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
         return Err(format!(
             "tenant '{tenant}': restdis talks RESP2 to Redis; remove the protocol=resp3 option"

@@ -23,6 +23,8 @@ pub struct TestRedis {
     /// Its port.
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Serves TLS only (certificates in `dir`: ca.pem, server.pem, server.key).
+    tls: bool,
 }
 
 /// A free loopback port.
@@ -46,14 +48,108 @@ impl TestRedis {
             child: None,
             port: free_port(),
             dir,
+            tls: false,
         };
         redis.spawn();
         redis
     }
 
+    /// Starts redis-server serving only TLS, with a fresh CA and a certificate for
+    /// `localhost`/127.0.0.1 made with openssl; `ca_file()` is the CA to trust.
+    pub fn start_tls() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl is needed");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            ]
+            .iter()
+            .chain(&["-days", "1", "-subj", "/CN=restdis test CA"])
+            .copied()
+            .collect::<Vec<_>>(),
+        );
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir,
+            tls: true,
+        };
+        redis.spawn();
+        redis
+    }
+
+    /// The CA certificate of a TLS server.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
     fn spawn(&mut self) {
+        let d = self.dir.path();
+        let port = self.port.to_string();
+        let tls_args: Vec<String> = if self.tls {
+            let f = |n: &str| d.join(n).to_string_lossy().into_owned();
+            vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.clone(),
+                "--tls-cert-file".into(),
+                f("server.pem"),
+                "--tls-key-file".into(),
+                f("server.key"),
+                "--tls-ca-cert-file".into(),
+                f("ca.pem"),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]
+        } else {
+            vec!["--port".into(), port]
+        };
         let child = Command::new(redis_server_bin())
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(&tls_args)
+            .args(["--bind", "127.0.0.1"])
             .args([
                 "--save",
                 "",
@@ -70,7 +166,7 @@ impl TestRedis {
             .expect("redis-server must be installed (apt-get install redis-server)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.try_query(&["PING"]).is_err() {
+        while !self.answers() {
             assert!(
                 Instant::now() < deadline,
                 "redis-server did not start on port {}",
@@ -83,6 +179,15 @@ impl TestRedis {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Whether it is up: PING over plain TCP, or a TCP connect for a TLS server.
+    fn answers(&self) -> bool {
+        if self.tls {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        } else {
+            self.try_query(&["PING"]).is_ok()
+        }
     }
 
     /// Kills the server (a crash, as far as restdis can tell).

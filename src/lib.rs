@@ -9,14 +9,14 @@
 //! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
 //! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
-//!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::admin`]
-//!   (`/healthz`, `/readyz`, `/metrics`).
+//!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
+//!   (server-sent event streams), [`http::admin`] (`/healthz`, `/readyz`, `/metrics`).
 //! - [`auth`]: token extraction and constant-time lookup of the caller.
 //! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
-//!   policy, reply encoding (JSON plain/base64, RESP2).
+//!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags.
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
-//! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction) over
-//!   self-repairing multiplexed connections.
+//! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
+//!   dedicated blocking) over self-repairing multiplexed connections.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
 //! - [`metrics`]: Prometheus metrics.

@@ -100,22 +100,14 @@ impl SyncTokens {
 
     /// The next token.
     pub fn next(&self) -> HeaderValue {
-        let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
         // Prefix and counter written into one stack buffer: no formatting machinery per response.
+        let digits = crate::protocol::encode::itoa_buf(n as i64);
+        let digits = digits.as_bytes();
         let mut buf = [0u8; 17 + 20];
         buf[..17].copy_from_slice(&self.prefix);
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let len = 17 + digits.len() - i;
-        buf[17..len].copy_from_slice(&digits[i..]);
+        let len = 17 + digits.len();
+        buf[17..len].copy_from_slice(digits);
         HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
     }
 }

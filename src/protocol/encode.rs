@@ -211,18 +211,20 @@ fn format_double(d: f64) -> String {
 }
 
 /// An `i64` formatted without allocation.
-struct IntBuf {
+pub struct IntBuf {
     buf: [u8; 20],
     start: usize,
 }
 
 impl IntBuf {
-    fn as_bytes(&self) -> &[u8] {
+    /// The digits.
+    pub fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 }
 
-fn itoa_buf(i: i64) -> IntBuf {
+/// The decimal text of `i`, on the stack.
+pub fn itoa_buf(i: i64) -> IntBuf {
     let mut buf = [0u8; 20];
     let mut pos = buf.len();
     let mut n = i.unsigned_abs();

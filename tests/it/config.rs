@@ -237,46 +237,29 @@ async fn dev_default_starts_and_stops_a_private_redis() {
 async fn tls_to_redis_verifies_the_server() {
     let redis = TestRedis::start_tls();
     let url = format!("rediss://localhost:{}", redis.port);
-    let trusted = Running::spawn(
-        restdis()
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "off",
-                "--token",
-                "t",
-                "--redis-url",
-                &url,
-            ])
-            .env("SSL_CERT_FILE", redis.ca_file()),
-    );
+    let serve = |redis_url: &str| {
+        let mut cmd = restdis();
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "off",
+            "--token",
+            "t",
+            "--redis-url",
+            redis_url,
+        ]);
+        cmd
+    };
+    let trusted = Running::spawn(serve(&url).env("SSL_CERT_FILE", redis.ca_file()));
     let api = trusted.value("UPSTASH_REDIS_REST_URL");
     assert_eq!(ping(&api, "t").await, (200, json!({"result": "PONG"})));
     // Without the CA the connection is refused: requests get a JSON 503, never an unverified link.
-    let untrusted = Running::spawn(restdis().args([
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "off",
-        "--token",
-        "t",
-        "--redis-url",
-        &url,
-    ]));
+    let untrusted = Running::spawn(&mut serve(&url));
     let api = untrusted.value("UPSTASH_REDIS_REST_URL");
     assert_eq!(ping(&api, "t").await.0, 503);
     // #insecure (development only) skips verification.
-    let insecure = Running::spawn(restdis().args([
-        "--listen",
-        "127.0.0.1:0",
-        "--admin-listen",
-        "off",
-        "--token",
-        "t",
-        "--redis-url",
-        &format!("{url}/#insecure"),
-    ]));
+    let insecure = Running::spawn(&mut serve(&format!("{url}/#insecure")));
     let api = insecure.value("UPSTASH_REDIS_REST_URL");
     assert_eq!(ping(&api, "t").await, (200, json!({"result": "PONG"})));
 }

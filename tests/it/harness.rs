@@ -204,6 +204,39 @@ impl TestRedis {
         self.spawn();
     }
 
+    /// Stalls the whole server for `secs` seconds (`DEBUG SLEEP` from a direct connection) and
+    /// returns once a PING no longer gets an answer; join the handle to wait for the end.
+    pub fn stall(&self, secs: u32) -> std::thread::JoinHandle<()> {
+        let url = self.url();
+        let sleeper = std::thread::spawn(move || {
+            let client = redis::Client::open(url).unwrap();
+            let mut conn = client.get_connection().unwrap();
+            let _: redis::Value = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(secs)
+                .query(&mut conn)
+                .unwrap();
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.pings_within(Duration::from_millis(50)) {
+            assert!(
+                Instant::now() < deadline,
+                "DEBUG SLEEP did not stall redis-server"
+            );
+        }
+        sleeper
+    }
+
+    fn pings_within(&self, wait: Duration) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(wait));
+        let mut buf = [0u8; 16];
+        s.write_all(b"PING\r\n").is_ok() && matches!(s.read(&mut buf), Ok(n) if n > 0)
+    }
+
     /// Runs one command over a direct connection (for set-up and checks).
     pub fn query(&self, args: &[&str]) -> redis::Value {
         self.try_query(args).unwrap()

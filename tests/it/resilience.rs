@@ -90,17 +90,7 @@ async fn slow_commands_get_a_504_and_later_ones_succeed() {
     let gw = Gateway::start_with(cli).await;
     gw.cmd(json!(["SET", "k", "v"])).await;
     // Stall the whole Redis for 1 s from a direct connection.
-    let url = redis.url();
-    let stall = std::thread::spawn(move || {
-        let client = redis::Client::open(url).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        let _: redis::Value = redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg("1")
-            .query(&mut conn)
-            .unwrap();
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stall = redis.stall(1);
     let started = Instant::now();
     let (status, body) = gw.cmd(json!(["GET", "k"])).await;
     assert_eq!(status, 504, "{body}");
@@ -176,17 +166,7 @@ async fn requests_beyond_the_in_flight_limit_get_503_after_the_queue_timeout() {
     cli.config = Some(file);
     let gw = std::sync::Arc::new(Gateway::start_with(cli).await);
     gw.cmd(json!(["SET", "k", "v"])).await;
-    let url = redis.url();
-    let stall = std::thread::spawn(move || {
-        let client = redis::Client::open(url).unwrap();
-        let mut conn = client.get_connection().unwrap();
-        let _: redis::Value = redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg("1")
-            .query(&mut conn)
-            .unwrap();
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stall = redis.stall(1);
     let started = Instant::now();
     let tasks: Vec<_> = (0..5)
         .map(|_| {

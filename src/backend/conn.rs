@@ -5,7 +5,7 @@
 //! that Redis closed while idle and replaces it, so a Redis restart between requests more
 //! than a second apart costs no failed request.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_START: Duration = Duration::from_millis(25);
 const BACKOFF_MAX: Duration = Duration::from_millis(250);
 const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
+/// Timeouts in a row after which a connection is taken for dead.
+const SILENT_TIMEOUTS: u32 = 2;
 
 /// One self-repairing multiplexed connection.
 pub struct Slot {
@@ -28,6 +30,8 @@ pub struct Slot {
     /// Counts connections made, so a late failure of an old connection cannot take down its
     /// replacement.
     generation: AtomicU64,
+    /// Timeouts since the last reply on this connection.
+    timeouts_in_a_row: AtomicU32,
 }
 
 impl Slot {
@@ -39,6 +43,7 @@ impl Slot {
             conn: RwLock::new(None),
             reconnecting: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            timeouts_in_a_row: AtomicU32::new(0),
         });
         slot.reconnect();
         tokio::spawn(health_loop(Arc::downgrade(&slot)));
@@ -63,8 +68,21 @@ impl Slot {
         timeout: Duration,
     ) -> Result<T, Error> {
         match result {
-            Err(_) => Err(Error::Timeout(timeout)),
-            Ok(Ok(v)) => Ok(v),
+            Err(_) => {
+                // A connection that stays silent (a black-holed path sends no FIN or RST) is
+                // replaced after a few timeouts in a row; any reply resets the count.
+                let silent = self.timeouts_in_a_row.fetch_add(1, Ordering::AcqRel) + 1;
+                if silent >= SILENT_TIMEOUTS {
+                    tracing::warn!(backend = %self.label, "Redis stopped answering on this connection; reconnecting");
+                    self.timeouts_in_a_row.store(0, Ordering::Release);
+                    self.mark_broken();
+                }
+                Err(Error::Timeout(timeout))
+            }
+            Ok(Ok(v)) => {
+                self.timeouts_in_a_row.store(0, Ordering::Relaxed);
+                Ok(v)
+            }
             Ok(Err(e)) => {
                 tracing::warn!(backend = %self.label, error = %e, "Redis connection failed; reconnecting");
                 self.mark_broken();
@@ -143,9 +161,19 @@ async fn health_loop(weak: Weak<Slot>) {
         let Some(mut conn) = slot.connection() else {
             continue;
         };
-        if let Ok(Err(e)) = tokio::time::timeout(CONNECT_TIMEOUT, conn.send_packed_command(&ping)).await {
-            tracing::warn!(backend = %slot.label, error = %e, "Redis connection lost while idle; reconnecting");
-            slot.mark_broken_if(generation);
+        match tokio::time::timeout(CONNECT_TIMEOUT, conn.send_packed_command(&ping)).await {
+            Ok(Err(e)) => {
+                tracing::warn!(backend = %slot.label, error = %e, "Redis connection lost while idle; reconnecting");
+                slot.mark_broken_if(generation);
+            }
+            Ok(Ok(_)) => slot.timeouts_in_a_row.store(0, Ordering::Relaxed),
+            Err(_) => {
+                if slot.timeouts_in_a_row.fetch_add(1, Ordering::AcqRel) + 1 >= SILENT_TIMEOUTS {
+                    tracing::warn!(backend = %slot.label, "Redis stopped answering on this connection; reconnecting");
+                    slot.timeouts_in_a_row.store(0, Ordering::Release);
+                    slot.mark_broken_if(generation);
+                }
+            }
         }
     }
 }

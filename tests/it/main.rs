@@ -10,6 +10,8 @@ mod auth;
 mod batch;
 mod config;
 mod encoding;
+mod faults;
+mod hostile;
 mod http;
 mod policy;
 mod resilience;

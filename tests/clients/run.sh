@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client compatibility suite: runs the official Upstash clients (@upstash/redis,
 # @upstash/ratelimit, @upstash/lock, upstash-redis, upstash-ratelimit) against restdis, which
-# forwards to a private, throwaway redis-server.
+# forwards to a private, throwaway redis-server. With the Node suite it also runs the tests of the
+# example project in examples/ (`node --test examples/test/`) against the same restdis.
 #
 #   bash tests/clients/run.sh                   # everything
 #   CLIENTS=node bash tests/clients/run.sh      # only the Node suite (or CLIENTS=python)
@@ -88,7 +89,20 @@ install_python_deps() {
     echo "$want" >"$venv/.restdis-req-sha256"
 }
 
+install_example_deps() {
+    local dir="$ROOT/examples" stamp="$ROOT/examples/node_modules/.restdis-lock-sha256" want
+    want="$(hash_of "$dir/package-lock.json")-$(node --version)"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        log "examples deps up to date"
+        return
+    fi
+    log "installing examples deps (npm ci)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error --omit=peer >&2)
+    echo "$want" >"$stamp"
+}
+
 want node && install_node_deps
+want node && install_example_deps
 want python && install_python_deps
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +204,10 @@ start_redis
 
 TOKEN="$(random_token)"
 ROTOKEN="$(random_token)"
+# Create the output files first: the background job opens them in its own time, and the
+# polling below must not read a file that does not exist yet.
+: >"$WORK/restdis.out"
+: >"$WORK/restdis.err"
 "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     --redis-url "redis://127.0.0.1:$REDIS_PORT" --token "$TOKEN" --read-only-token "$ROTOKEN" \
     >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
@@ -238,8 +256,8 @@ unset KV_REST_API_URL KV_REST_API_TOKEN
 # 6. Run the suites
 # ---------------------------------------------------------------------------------------------
 SUITES_STARTED=1
-NODE_RC=0 PY_RC=0
-NODE_SUMMARY="not run" PY_SUMMARY="not run"
+NODE_RC=0 PY_RC=0 EX_RC=0
+NODE_SUMMARY="not run" PY_SUMMARY="not run" EX_SUMMARY="not run"
 TOTAL_PASS=0 TOTAL_FAIL=0
 
 if want node; then
@@ -263,6 +281,29 @@ if want node; then
     if [[ $np -eq 0 && $NODE_RC -eq 0 ]]; then NODE_RC=1; NODE_SUMMARY="$NODE_SUMMARY (ran no test)"; fi
     if [[ $NODE_RC -ne 0 && $nf -eq 0 ]]; then nf=1; fi
     TOTAL_PASS=$((TOTAL_PASS + np)) TOTAL_FAIL=$((TOTAL_FAIL + nf))
+fi
+
+if want node; then
+    log "running the examples' tests (examples/test/)"
+    set +e
+    (cd "$ROOT" && timeout --kill-after=10 "${SUITE_TIMEOUT:-240}" \
+        node --test --test-timeout=60000 \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$WORK/examples.tap" \
+        examples/test/)
+    EX_RC=$?
+    set -e
+    [[ -f "$WORK/examples.tap" ]] || : >"$WORK/examples.tap" # node died before its reporter opened it
+    ep="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
+    ef="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
+    es="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
+    ecan="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
+    ep=${ep:-0} ef=${ef:-0} es=${es:-0} ecan=${ecan:-0}
+    ef=$((ef + ecan))
+    EX_SUMMARY="$ep passed, $ef failed, $es skipped"
+    if [[ $ep -eq 0 && $EX_RC -eq 0 ]]; then EX_RC=1; EX_SUMMARY="$EX_SUMMARY (ran no test)"; fi
+    if [[ $EX_RC -ne 0 && $ef -eq 0 ]]; then ef=1; fi
+    TOTAL_PASS=$((TOTAL_PASS + ep)) TOTAL_FAIL=$((TOTAL_FAIL + ef))
 fi
 
 if want python; then
@@ -299,9 +340,10 @@ fi
 echo
 echo "==== restdis real-client compatibility suite ($(( $(date +%s) - START_TS )) s) ===="
 want node && echo "node   (@upstash/redis, ratelimit, lock): $NODE_SUMMARY (exit $NODE_RC)"
+want node && echo "examples (examples/test/, node --test): $EX_SUMMARY (exit $EX_RC)"
 want python && echo "python (upstash-redis, upstash-ratelimit): $PY_SUMMARY (exit $PY_RC)"
 echo "clients: $TOTAL_PASS passed, $TOTAL_FAIL failed"
 
-if [[ $NODE_RC -ne 0 || $PY_RC -ne 0 || $TOTAL_FAIL -ne 0 ]]; then
+if [[ $NODE_RC -ne 0 || $EX_RC -ne 0 || $PY_RC -ne 0 || $TOTAL_FAIL -ne 0 ]]; then
     exit 1
 fi

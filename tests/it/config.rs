@@ -146,11 +146,25 @@ impl Running {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
         self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Running {
+    /// Every restdis a test started stops with it, passed or failed (SIGTERM, so a private
+    /// redis-server it started stops too).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
     }
 }
 

@@ -22,7 +22,7 @@ const ROUTES: [&str; 7] = [
     "monitor",
 ];
 /// Status codes with their own series; any other is counted as "other".
-const STATUSES: [u16; 11] = [200, 204, 400, 401, 404, 405, 413, 429, 500, 503, 504];
+const STATUSES: [u16; 12] = [200, 204, 400, 401, 404, 405, 408, 413, 429, 500, 503, 504];
 
 fn route_index(route: &str) -> usize {
     ROUTES.iter().position(|r| *r == route).unwrap_or(0)

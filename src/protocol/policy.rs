@@ -181,7 +181,8 @@ impl Policy {
         if access.read_only && !table.is_some_and(|t| t.allows(cmd)) {
             return Action::Refuse(noperm(cmd));
         }
-        if BLOCKING.contains(&name) || (matches!(name, "XREAD" | "XREADGROUP") && cmd.has_param("BLOCK")) {
+        if BLOCKING.contains(&name) || (matches!(name, "XREAD" | "XREADGROUP") && block_option(cmd).is_some())
+        {
             return match self.blocking {
                 Blocking::Emulate => Action::NonBlocking,
                 Blocking::Dedicated => {
@@ -258,7 +259,8 @@ fn connection_state(cmd: &Command, name: &str, access: Access) -> Option<Action>
 fn cross_db(cmd: &Command, name: &str, sub: Option<UpperName>) -> Option<String> {
     let reaches = match name {
         "FLUSHALL" | "SWAPDB" | "MOVE" => true,
-        "COPY" => cmd.has_param("DB"),
+        // COPY source destination [DB n] [REPLACE]: options follow the two keys.
+        "COPY" => cmd.params().iter().skip(2).any(|a| a.eq_ignore_ascii_case(b"DB")),
         "FUNCTION" => sub.is_some_and(|s| matches!(s.as_str(), "FLUSH" | "DELETE" | "LOAD" | "RESTORE")),
         _ => false,
     };
@@ -371,6 +373,15 @@ fn texts(v: &Value) -> Vec<String> {
     }
 }
 
+/// The position (in `params`) of the `BLOCK` option of XREAD/XREADGROUP: only among the
+/// options before `STREAMS`, never a stream key or ID that happens to be spelled `block`.
+fn block_option(cmd: &Command) -> Option<usize> {
+    cmd.params()
+        .iter()
+        .take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS"))
+        .position(|a| a.eq_ignore_ascii_case(b"BLOCK"))
+}
+
 /// A blocking command with its timeout capped to `max` (a timeout of 0, "forever", too), and
 /// the wait that results. Where the timeout is: the last argument (BLPOP, BRPOP, BRPOPLPUSH,
 /// BLMOVE, BZPOPMIN, BZPOPMAX; seconds), the first (BLMPOP, BZMPOP; seconds), or after BLOCK
@@ -379,13 +390,7 @@ pub fn cap_timeout(cmd: &Command, name: &str, max: Duration) -> (Command, Durati
     let params = cmd.params();
     let (index, millis) = match name {
         "BLMPOP" | "BZMPOP" => (Some(0), false),
-        "XREAD" | "XREADGROUP" => (
-            params
-                .iter()
-                .position(|a| a.eq_ignore_ascii_case(b"BLOCK"))
-                .map(|i| i + 1),
-            true,
-        ),
+        "XREAD" | "XREADGROUP" => (block_option(cmd).map(|i| i + 1), true),
         _ => (params.len().checked_sub(1), false),
     };
     let Some(index) = index.filter(|i| *i < params.len()) else {
@@ -397,6 +402,10 @@ pub fn cap_timeout(cmd: &Command, name: &str, max: Duration) -> (Command, Durati
     else {
         return (cmd.clone(), max);
     };
+    if asked < 0.0 {
+        // Redis refuses a negative timeout at once; leave that to it.
+        return (cmd.clone(), Duration::ZERO);
+    }
     let asked_secs = if millis { asked / 1000.0 } else { asked };
     if asked_secs > 0.0 && asked_secs <= max.as_secs_f64() {
         return (cmd.clone(), Duration::from_secs_f64(asked_secs));
@@ -512,6 +521,7 @@ mod tests {
             assert!(refused(p.classify(&cmd(c), db3, None)).contains("share"), "{c:?}");
         }
         assert_eq!(p.classify(&cmd(&["copy", "a", "b"]), db3, None), Action::Forward);
+        assert_eq!(p.classify(&cmd(&["copy", "db", "x"]), db3, None), Action::Forward);
         assert_eq!(p.classify(&cmd(&["flushdb"]), db3, None), Action::Forward);
         assert_eq!(p.classify(&cmd(&["flushall"]), RW, None), Action::Forward);
     }
@@ -606,5 +616,62 @@ mod tests {
             p.classify(&cmd(&["get", "k"]), ro, None),
             Action::Refuse(_)
         ));
+    }
+
+    #[test]
+    fn dedicated_blocking_caps_timeouts() {
+        let max = Duration::from_secs(30);
+        let p = Policy::default().with_blocking(Blocking::Dedicated, max);
+        let blocking = |c: &[&str], wait: Duration| Action::Blocking(cmd(c), wait);
+        assert_eq!(
+            p.classify(&cmd(&["blpop", "q", "2"]), RW, None),
+            blocking(&["blpop", "q", "2"], Duration::from_secs(2))
+        );
+        assert_eq!(
+            p.classify(&cmd(&["BLPOP", "q", "0"]), RW, None),
+            blocking(&["BLPOP", "q", "30"], max)
+        );
+        assert_eq!(
+            p.classify(&cmd(&["blmpop", "100", "1", "q", "LEFT"]), RW, None),
+            blocking(&["blmpop", "30", "1", "q", "LEFT"], max)
+        );
+        assert_eq!(
+            p.classify(&cmd(&["xread", "BLOCK", "0", "STREAMS", "s", "$"]), RW, None),
+            blocking(&["xread", "BLOCK", "30000", "STREAMS", "s", "$"], max)
+        );
+        assert_eq!(
+            p.classify(&cmd(&["blpop", "q", "0.5"]), RW, None),
+            blocking(&["blpop", "q", "0.5"], Duration::from_millis(500))
+        );
+        // A stream key spelled "block" is not the option; a negative timeout is Redis's to refuse.
+        assert_eq!(
+            p.classify(&cmd(&["xread", "STREAMS", "block", "0"]), RW, None),
+            Action::Forward
+        );
+        assert_eq!(
+            p.classify(&cmd(&["blpop", "q", "-1"]), RW, None),
+            blocking(&["blpop", "q", "-1"], Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn withtype_is_a_flag_only_where_an_option_name_stands() {
+        let p = Policy::default();
+        assert_eq!(
+            p.classify(&cmd(&["scan", "0", "MATCH", "withtype"]), RW, None),
+            Action::Forward
+        );
+        assert_eq!(
+            p.classify(&cmd(&["scan", "0", "TYPE", "WITHTYPE"]), RW, None),
+            Action::Forward
+        );
+        assert_eq!(
+            p.classify(&cmd(&["scan", "0", "MATCH", "withtype", "WITHTYPE"]), RW, None),
+            Action::ScanWithType
+        );
+        assert_eq!(
+            strip_withtype(&cmd(&["scan", "0", "MATCH", "withtype", "WITHTYPE"])),
+            cmd(&["scan", "0", "MATCH", "withtype"])
+        );
     }
 }

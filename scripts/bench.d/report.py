@@ -5,7 +5,8 @@ Usage: report.py RAW_TSV META_TSV > results.md
 
 RAW_TSV has one line per measured run (header line first):
   target scenario conns run requests seconds rps p50_us p99_us
-  gw_ticks redis_ticks cmds peak_rss_kb errors busy_ticks
+  gw_ticks redis_ticks cmds peak_rss_kb errors busy_ticks gw_sys_ticks
+  redis_cmds redis_reads
 ("-" where a value does not apply, e.g. gateway CPU for redis-benchmark).
 META_TSV has "key<TAB>value" lines (machine, versions, settings, startup...).
 
@@ -95,7 +96,9 @@ def load_rows(path, clk_tck):
             secs = num(r["seconds"])
             other = None
             if busy is not None and secs:
-                other = (busy - (gw or 0) - (rd or 0)) / clk_tck / secs
+                # clamp: per-process and machine-wide tick counts are sampled
+                # separately, so a quiet run can come out slightly negative
+                other = max(0.0, (busy - (gw or 0) - (rd or 0)) / clk_tck / secs)
             row = {
                 "rps": float(r["rps"]),
                 "p50": num(r["p50_us"]),
@@ -107,6 +110,12 @@ def load_rows(path, clk_tck):
                 "errors": int(r["errors"]),
                 "requests": req,
                 "other": other,
+                "sys": (100.0 * num(r.get("gw_sys_ticks")) / gw)
+                if gw and num(r.get("gw_sys_ticks")) is not None
+                else None,
+                "per_read": num(r.get("redis_cmds")) / num(r.get("redis_reads"))
+                if num(r.get("redis_reads"))
+                else None,
             }
             key = (r["target"], r["scenario"], int(r["conns"]))
             groups.setdefault(key, []).append(row)
@@ -121,9 +130,9 @@ def med(groups, key, field):
 def table(groups):
     out = [
         "| Target | Scenario | conns | runs | req/s | p50 | p99 "
-        "| target CPU µs/req | Redis CPU µs/req | target CPU µs/cmd | Redis CPU µs/cmd "
-        "| peak RSS MB | client+other CPU (cores) | errors |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| target CPU µs/req | target sys % | Redis CPU µs/req | target CPU µs/cmd | Redis CPU µs/cmd "
+        "| Redis cmds/read | peak RSS MB | client+other CPU (cores) | errors |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     keys = sorted(groups, key=lambda k: (RANK.get(k[:2], 99), k[0], k[1], k[2]))
     for key in keys:
@@ -145,6 +154,7 @@ def table(groups):
                     cell([r["p50"] for r in rows], fmt_lat),
                     cell([r["p99"] for r in rows], fmt_lat),
                     cell(gw, fmt_cpu),
+                    cell([r["sys"] for r in rows], lambda v: f"{v:.0f}"),
                     cell(rd, fmt_cpu),
                     cell([g / cmds if g is not None else None for g in gw], fmt_cpu)
                     if per_cmd
@@ -152,6 +162,7 @@ def table(groups):
                     cell([v / cmds if v is not None else None for v in rd], fmt_cpu)
                     if per_cmd
                     else "—",
+                    cell([r["per_read"] for r in rows], lambda v: f"{v:.1f}"),
                     cell([r["rss"] for r in rows], fmt_mb),
                     cell([r["other"] for r in rows], lambda v: f"{v:.2f}"),
                     str(sum(r["errors"] for r in rows)),
@@ -252,6 +263,9 @@ def main():
     print("process under test (restdis or webdis; none for redis-benchmark). µs/cmd divides by")
     print("the commands in one request (100 for /pipeline, 5 for /multi-exec). Peak RSS is")
     print(f"VmHWM during the run ({m('hwm_note', 'restdis only')}). Errors = non-2xx responses + socket errors.")
+    print("\"target sys %\" is the kernel (stime) share of the target's CPU. \"Redis cmds/read\" =")
+    print("commands Redis processed / socket reads it made (INFO stats): how well requests are")
+    print("batched into pipelines on the way to Redis (1 = no batching).")
     print("\"client+other\" is the machine's busy CPU during the run (/proc/stat) minus the target")
     print("and Redis: the load generator (wrk ≈ 0.4 core at 80k req/s) plus anything else running;")
     print("clearly more than that means the run was disturbed.")

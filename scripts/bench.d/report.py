@@ -288,7 +288,7 @@ def startup_section(m):
           f"{cell(st, lambda v: f'{v:.1f} ms')}")
     print(f"- RSS right after the first answer: {cell(srss, lambda v: f'{v / 1024:.1f} MB')}")
     print(f"- Idle RSS of the benchmarked instance after /readyz: {fmt_mb(num(m('idle_rss_kb')))} MB"
-          f" ({m('idle_threads', '?')} threads)")
+          f" (threads: {m('idle_threads', '?')})")
     print(f"- Idle CPU over {m('idle_seconds', '?')} s: {m('idle_cpu_ticks', '?')} ticks")
     print(f"- Peak RSS over the whole benchmark, warm-ups included: "
           f"{fmt_mb(num(m('overall_hwm_kb')))} MB")

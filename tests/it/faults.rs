@@ -185,6 +185,21 @@ struct Answer {
 }
 
 /// Sends one JSON command; `Err` is a transport failure or a hang.
+/// `n` concurrent requests with the same body, each in its own task.
+fn spawn_sends(
+    gw: &Gateway,
+    token: &'static str,
+    body: &'static str,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<Answer>> {
+    (0..n)
+        .map(|_| {
+            let (http, url) = (gw.http.clone(), gw.url.clone());
+            tokio::spawn(async move { send(&http, &url, token, body).await.unwrap() })
+        })
+        .collect()
+}
+
 async fn send(http: &reqwest::Client, url: &str, token: &str, body: &str) -> Result<Answer, String> {
     let started = Instant::now();
     let fut = async {
@@ -512,13 +527,7 @@ async fn stalled_redis_gives_json_504_and_other_tenant_is_unaffected() {
     );
 
     proxy.stall(true);
-    let mut stalled = Vec::new();
-    for _ in 0..8 {
-        let (http, url) = (gw.http.clone(), gw.url.clone());
-        stalled.push(tokio::spawn(async move {
-            send(&http, &url, "token-a", r#"["GET","k"]"#).await.unwrap()
-        }));
-    }
+    let stalled = spawn_sends(&gw, "token-a", r#"["GET","k"]"#, 8);
     // Tenant b, meanwhile: prompt 200s for as long as tenant a's requests are stuck.
     let mut b_slowest = Duration::ZERO;
     let b_started = Instant::now();
@@ -574,13 +583,7 @@ async fn cut_connections_give_json_503_then_recover() {
 
     // In flight: requests held by a stalled path, then the path is cut.
     proxy.stall(true);
-    let mut inflight = Vec::new();
-    for _ in 0..4 {
-        let (http, url) = (gw.http.clone(), gw.url.clone());
-        inflight.push(tokio::spawn(async move {
-            send(&http, &url, TOKEN, r#"["INCR","n"]"#).await.unwrap()
-        }));
-    }
+    let inflight = spawn_sends(&gw, TOKEN, r#"["INCR","n"]"#, 4);
     wait_until(Duration::from_secs(3), "requests reach the proxy", || {
         proxy.held_up() > 0
     })

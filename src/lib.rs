@@ -13,10 +13,12 @@
 //!   (server-sent event streams), [`http::admin`] (`/healthz`, `/readyz`, `/metrics`).
 //! - [`auth`]: token extraction and constant-time lookup of the caller.
 //! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
-//!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags.
+//!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags, and
+//!   RESP2 to Redis (command encoding, reply scanning and parsing).
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
-//!   dedicated blocking) over self-repairing multiplexed connections.
+//!   dedicated blocking) over self-repairing pipelined connections (`backend::wire`: one
+//!   socket, commands of concurrent requests coalesced into one write).
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
 //! - [`metrics`]: Prometheus metrics.

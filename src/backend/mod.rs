@@ -3,8 +3,8 @@
 //! The HTTP and protocol layers only see this facade, so a Cluster or Sentinel backend can be
 //! added beside it without touching them.
 //!
-//! A backend owns a few multiplexed connections ([`conn::Slot`]); redis-rs pipelines the
-//! commands of concurrent requests onto each socket, so Redis sees coalesced writes. Each
+//! A backend owns a few pipelined connections ([`conn::Slot`], each a [`wire::Wire`]); the
+//! commands of concurrent requests go out together, so Redis sees coalesced writes. Each
 //! request's commands are written as one contiguous batch, which is what makes a
 //! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
 //! between its parts. Nothing is ever retried: a command that may have reached Redis is not
@@ -13,6 +13,7 @@
 mod blocking;
 mod conn;
 mod streams;
+mod wire;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -78,7 +79,7 @@ impl Backend {
     pub fn start(label: &str, info: ConnectionInfo, sizes: Sizes, timeout: Duration) -> Arc<Self> {
         let connections = sizes.connections;
         let slots = (0..connections.max(1))
-            .map(|_| Slot::start(label.to_string(), info.clone()))
+            .map(|_| Slot::start(label.to_string(), info.clone(), timeout))
             .collect();
         Arc::new(Self {
             label: label.to_string(),
@@ -121,10 +122,11 @@ impl Backend {
     /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let _place = self.admit().await?;
-        let (slot, mut conn) = self.pick()?;
-        let packed = to_cmd(cmd);
-        let result = tokio::time::timeout(self.timeout, conn.send_packed_command(&packed)).await;
-        slot.settle(result, self.timeout)
+        let (slot, wire, generation) = self.pick()?;
+        let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
+        replies
+            .pop()
+            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
     }
 
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
@@ -133,14 +135,8 @@ impl Backend {
             return Ok(Vec::new());
         }
         let _place = self.admit().await?;
-        let (slot, mut conn) = self.pick()?;
-        let mut pipe = redis::Pipeline::with_capacity(cmds.len());
-        for cmd in cmds {
-            pipe.add_command(to_cmd(cmd));
-        }
-        let fut = conn.send_packed_commands(&pipe, 0, cmds.len());
-        let result = tokio::time::timeout(self.timeout, fut).await;
-        let values = slot.settle(result, self.timeout)?;
+        let (slot, wire, generation) = self.pick()?;
+        let values = slot.send(&wire, generation, cmds).await?;
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(
                 "Redis answered {} replies to {} commands",
@@ -226,13 +222,13 @@ impl Backend {
     }
 
     /// Picks the next connected slot (round-robin); 503 at once when none is up.
-    fn pick(&self) -> Result<(&Arc<Slot>, redis::aio::MultiplexedConnection), Error> {
+    fn pick(&self) -> Result<(&Arc<Slot>, wire::Wire, u64), Error> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
             let slot = &self.slots[(start + i) % n];
-            if let Some(conn) = slot.connection() {
-                return Ok((slot, conn));
+            if let Some((wire, generation)) = slot.connection() {
+                return Ok((slot, wire, generation));
             }
         }
         Err(Error::Unavailable("not connected (reconnecting)".into()))
@@ -241,12 +237,4 @@ impl Backend {
 
 fn internal(parts: &[&str]) -> Command {
     Command::internal(parts)
-}
-
-fn to_cmd(cmd: &Command) -> redis::Cmd {
-    let mut packed = redis::Cmd::new();
-    for arg in cmd.args() {
-        packed.arg(arg.as_slice());
-    }
-    packed
 }

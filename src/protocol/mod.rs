@@ -8,6 +8,7 @@
 //! - [`command`] is the parsed command type.
 //! - [`policy`] classifies commands: forward, run non-blocking, answer locally, or refuse.
 //! - [`encode`] writes replies as Upstash JSON envelopes (plain or base64) or RESP2.
+//! - [`resp`] speaks RESP2 to Redis: commands out, replies in.
 //! - [`sse`] frames server-sent events for the streaming endpoints.
 //! - [`scripts`] adapts Lua scripts written for Upstash (shebang flags Redis does not know).
 
@@ -16,6 +17,7 @@ pub mod command;
 pub mod encode;
 pub mod path;
 pub mod policy;
+pub mod resp;
 pub mod route;
 pub mod scripts;
 pub mod sse;

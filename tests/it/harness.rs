@@ -145,7 +145,15 @@ impl TestRedis {
                 "no".into(),
             ]
         } else {
-            vec!["--port".into(), port]
+            let socket = d.join("redis.sock").to_string_lossy().into_owned();
+            vec![
+                "--port".into(),
+                port,
+                "--unixsocket".into(),
+                socket,
+                "--unixsocketperm".into(),
+                "700".into(),
+            ]
         };
         let child = Command::new(redis_server_bin())
             .args(&tls_args)
@@ -179,6 +187,11 @@ impl TestRedis {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// `unix:///…/redis.sock`: the same server over its Unix socket (not for TLS servers).
+    pub fn unix_url(&self) -> String {
+        format!("unix://{}", self.dir.path().join("redis.sock").display())
     }
 
     /// Whether it is up: PING over plain TCP, or a TCP connect for a TLS server.

@@ -17,3 +17,4 @@ mod policy;
 mod resilience;
 mod single;
 mod streams;
+mod wire;

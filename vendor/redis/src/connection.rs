@@ -1229,7 +1229,8 @@ impl ActualConnection {
 }
 
 #[cfg(feature = "tls-rustls")]
-pub(crate) fn create_rustls_config(
+/// restdis patch: public, so restdis builds its TLS connections with the same trust setup.
+pub fn create_rustls_config(
     insecure: bool,
     tls_params: Option<TlsConnParams>,
 ) -> RedisResult<rustls::ClientConfig> {

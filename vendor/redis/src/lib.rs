@@ -667,6 +667,9 @@ pub use crate::connection::{
     RedisConnectionInfo, TlsMode, parse_redis_url, transaction,
 };
 pub use crate::parser::{Parser, parse_redis_value};
+// restdis patch: see PATCHES.md.
+#[cfg(feature = "tls-rustls")]
+pub use crate::connection::create_rustls_config;
 // Harness-only: lets the codec-level bench drive `ValueCodec` directly.
 #[cfg(feature = "aio")]
 #[doc(hidden)]

@@ -1,0 +1,488 @@
+//! [`Wire`]: one pipelined connection to Redis, shared by every request.
+//!
+//! A request encodes its commands straight into the connection's output buffer (all of them
+//! at once, so a `MULTI ... EXEC` batch is contiguous on the wire) and waits for its replies.
+//! A writer task sends whatever has piled up in one write, after letting the event loop run
+//! once more so that the requests that became ready in the meantime join the same write:
+//! under load, Redis reads many commands per system call. A reader task finds complete
+//! replies ([`Scanner`]) and hands them to the waiting requests in order.
+//!
+//! No timer per request: a sweeper task checks the oldest waiting request a few times per
+//! command timeout. A request past its deadline gets [`WireError::Timeout`] (its replies are
+//! dropped when they arrive); two timeouts with no reply in between mean the connection has
+//! gone silent (a black-holed path sends no FIN or RST), so it is closed and every request
+//! still waiting gets the timeout error. Any I/O error closes the connection at once and
+//! every waiting request gets [`WireError::Closed`]: nothing is ever retried.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use redis::{ConnectionAddr, ConnectionInfo, Value};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{oneshot, Notify};
+use tokio::task::AbortHandle;
+
+use crate::protocol::encode::error_text;
+use crate::protocol::resp::{self, Scanner};
+use crate::protocol::Command;
+
+/// Why a request on a wire failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireError {
+    /// No reply within the command timeout.
+    Timeout,
+    /// The connection is gone; the text says why.
+    Closed(String),
+}
+
+/// Timeouts in a row, with no reply in between, after which a connection counts as silent.
+const SILENT_TIMEOUTS: u32 = 2;
+/// Event-loop rounds at most that the writer waits for more commands before writing (it stops
+/// at the first round that brought none).
+const GATHER_ROUNDS: usize = 3;
+/// The output buffer keeps its capacity between writes, up to this much.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+/// A handle to a pipelined connection (cheap to clone).
+#[derive(Clone)]
+pub struct Wire {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes the writer when the output buffer goes from empty to non-empty.
+    writer: Notify,
+    closed: AtomicBool,
+    timeout: Duration,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Encoded commands not yet handed to the socket.
+    out: Vec<u8>,
+    /// One entry per request, in wire order.
+    waiting: VecDeque<Waiter>,
+    /// Why the connection closed, once it has.
+    closed: Option<String>,
+    timeouts_in_a_row: u32,
+}
+
+struct Waiter {
+    /// Replies this request expects.
+    want: usize,
+    got: Vec<Value>,
+    /// `None` once the request timed out (its replies are then dropped).
+    tx: Option<oneshot::Sender<Result<Vec<Value>, WireError>>>,
+    deadline: Instant,
+}
+
+/// Owns the connection's tasks: dropping it closes the connection.
+pub struct WireOwner {
+    wire: Wire,
+    tasks: Vec<AbortHandle>,
+}
+
+impl WireOwner {
+    /// A handle for sending commands.
+    pub fn wire(&self) -> &Wire {
+        &self.wire
+    }
+}
+
+impl Drop for WireOwner {
+    fn drop(&mut self) {
+        self.wire.close(WireError::Closed("connection replaced".into()));
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Wire {
+    /// Connects (TCP, TLS or Unix socket, as `info` says), authenticates and selects the
+    /// database. `connect_timeout` bounds all of it; `timeout` is the command timeout.
+    pub async fn connect(
+        info: &ConnectionInfo,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<WireOwner, String> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            writer: Notify::new(),
+            closed: AtomicBool::new(false),
+            timeout,
+        });
+        let owner = tokio::time::timeout(connect_timeout, async {
+            let tasks = open(info.addr(), &shared).await?;
+            let owner = WireOwner {
+                wire: Wire {
+                    shared: shared.clone(),
+                },
+                tasks,
+            };
+            handshake(&owner.wire, info).await?;
+            Ok::<_, String>(owner)
+        })
+        .await
+        .map_err(|_| format!("no connection within {connect_timeout:?}"))??;
+        Ok(owner)
+    }
+
+    /// Whether the connection has closed (it never reopens; make a new one).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends `cmds` as one contiguous batch and waits for one reply per command.
+    pub async fn send(&self, cmds: &[Command]) -> Result<Vec<Value>, WireError> {
+        let rx = {
+            let mut queue = self.shared.lock();
+            if let Some(why) = &queue.closed {
+                return Err(WireError::Closed(why.clone()));
+            }
+            let was_empty = queue.out.is_empty();
+            for cmd in cmds {
+                resp::encode_command(&mut queue.out, cmd.args());
+            }
+            let (tx, rx) = oneshot::channel();
+            queue.waiting.push_back(Waiter {
+                want: cmds.len(),
+                got: Vec::with_capacity(cmds.len()),
+                tx: Some(tx),
+                deadline: Instant::now() + self.shared.timeout,
+            });
+            if was_empty {
+                self.shared.writer.notify_one();
+            }
+            rx
+        };
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(WireError::Closed("connection lost".into())),
+        }
+    }
+
+    /// Closes the connection: every waiting request gets `why`, new ones fail at once.
+    fn close(&self, why: WireError) {
+        let waiting = {
+            let mut queue = self.shared.lock();
+            if queue.closed.is_some() {
+                return;
+            }
+            queue.closed = Some(match &why {
+                WireError::Timeout => "Redis stopped answering".into(),
+                WireError::Closed(text) => text.clone(),
+            });
+            queue.out = Vec::new();
+            std::mem::take(&mut queue.waiting)
+        };
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.writer.notify_one();
+        for waiter in waiting {
+            if let Some(tx) = waiter.tx {
+                let _ = tx.send(Err(why.clone()));
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock cannot leave the queue half-updated in a way that
+        // matters more than losing the connection; keep serving.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Opens the socket and starts the writer, reader and sweeper tasks.
+async fn open(addr: &ConnectionAddr, shared: &Arc<Shared>) -> Result<Vec<AbortHandle>, String> {
+    let mut tasks = match addr {
+        ConnectionAddr::Tcp(host, port) => {
+            let stream = tcp(host, *port).await?;
+            let (r, w) = stream.into_split();
+            spawn_io(r, w, shared)
+        }
+        ConnectionAddr::TcpTls {
+            host, port, insecure, ..
+        } => {
+            let stream = tcp(host, *port).await?;
+            let config = tls_config(*insecure)?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| format!("invalid TLS server name {host:?}: {e}"))?;
+            let stream = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
+            let (r, w) = tokio::io::split(stream);
+            spawn_io(r, w, shared)
+        }
+        #[cfg(unix)]
+        ConnectionAddr::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+            let (r, w) = stream.into_split();
+            spawn_io(r, w, shared)
+        }
+        #[allow(unreachable_patterns)]
+        other => return Err(format!("unsupported Redis address {other}")),
+    };
+    tasks.push(tokio::spawn(sweeper(Arc::downgrade(shared))).abort_handle());
+    Ok(tasks)
+}
+
+async fn tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, String> {
+    let stream = tokio::net::TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// The rustls client configuration (system trust store, or no verification for `#insecure`),
+/// built once per process.
+fn tls_config(insecure: bool) -> Result<Arc<rustls::ClientConfig>, String> {
+    static CONFIGS: OnceLock<[Result<Arc<rustls::ClientConfig>, String>; 2]> = OnceLock::new();
+    let configs = CONFIGS.get_or_init(|| {
+        [false, true].map(|insecure| {
+            redis::create_rustls_config(insecure, None)
+                .map(Arc::new)
+                .map_err(|e| format!("cannot set up TLS: {e}"))
+        })
+    });
+    configs[usize::from(insecure)].clone()
+}
+
+fn spawn_io<R, W>(reader: R, writer: W, shared: &Arc<Shared>) -> Vec<AbortHandle>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let w = Wire {
+        shared: shared.clone(),
+    };
+    let r = w.clone();
+    vec![
+        tokio::spawn(write_loop(writer, w)).abort_handle(),
+        tokio::spawn(read_loop(reader, r)).abort_handle(),
+    ]
+}
+
+/// `AUTH` and `SELECT` as the URL asks, checked before the connection is used.
+async fn handshake(wire: &Wire, info: &ConnectionInfo) -> Result<(), String> {
+    let settings = info.redis_settings();
+    let mut cmds = Vec::new();
+    if let Some(password) = settings.password() {
+        let mut auth = vec!["AUTH"];
+        auth.extend(settings.username());
+        auth.push(password);
+        cmds.push(Command::internal(&auth));
+    }
+    let db = settings.db().to_string();
+    if settings.db() != 0 {
+        cmds.push(Command::internal(&["SELECT", &db]));
+    }
+    if cmds.is_empty() {
+        return Ok(());
+    }
+    let replies = wire.send(&cmds).await.map_err(|e| match e {
+        WireError::Timeout => "Redis did not answer AUTH/SELECT".to_string(),
+        WireError::Closed(why) => why,
+    })?;
+    for reply in replies {
+        if let Value::ServerError(err) = reply {
+            return Err(error_text(&err));
+        }
+    }
+    Ok(())
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut socket: W, wire: Wire) {
+    let shared = &wire.shared;
+    let mut spare = Vec::new();
+    loop {
+        shared.writer.notified().await;
+        // Let the event loop run again while that brings more: requests that became ready
+        // meanwhile append to the buffer and go out in this same write.
+        let mut seen = shared.lock().out.len();
+        for _ in 0..GATHER_ROUNDS {
+            tokio::task::yield_now().await;
+            let len = shared.lock().out.len();
+            if len == seen {
+                break;
+            }
+            seen = len;
+        }
+        let mut batch = {
+            let mut queue = shared.lock();
+            if queue.closed.is_some() {
+                return;
+            }
+            std::mem::swap(&mut queue.out, &mut spare);
+            std::mem::take(&mut spare)
+        };
+        if batch.is_empty() {
+            spare = batch;
+            continue;
+        }
+        if let Err(e) = write_all(&mut socket, &batch).await {
+            wire.close(WireError::Closed(format!("write to Redis failed: {e}")));
+            return;
+        }
+        batch.clear();
+        if batch.capacity() <= KEEP_CAPACITY {
+            spare = batch;
+        }
+    }
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(socket: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    socket.write_all(bytes).await?;
+    socket.flush().await
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(mut socket: R, wire: Wire) {
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut scanner = Scanner::default();
+    let mut replies = Vec::new();
+    loop {
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(buf.len().max(16 * 1024));
+        }
+        match socket.read_buf(&mut buf).await {
+            Ok(0) => {
+                wire.close(WireError::Closed("Redis closed the connection".into()));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                wire.close(WireError::Closed(format!("read from Redis failed: {e}")));
+                return;
+            }
+        }
+        loop {
+            match scanner.scan(&buf) {
+                Ok(Some(end)) => {
+                    let frame = buf.split_to(end);
+                    match resp::parse(&frame) {
+                        Ok(value) => replies.push(value),
+                        Err(e) => return wire.close(WireError::Closed(e.to_string())),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return wire.close(WireError::Closed(e.to_string())),
+            }
+        }
+        if !replies.is_empty() && !deliver(&wire, &mut replies) {
+            return wire.close(WireError::Closed("Redis sent a reply nobody asked for".into()));
+        }
+    }
+}
+
+/// Hands replies to the waiting requests in order; `false` on a reply with no request.
+fn deliver(wire: &Wire, replies: &mut Vec<Value>) -> bool {
+    let mut done = Vec::new();
+    {
+        let mut queue = wire.shared.lock();
+        queue.timeouts_in_a_row = 0;
+        for value in replies.drain(..) {
+            let Some(front) = queue.waiting.front_mut() else {
+                return false;
+            };
+            front.got.push(value);
+            if front.got.len() >= front.want {
+                if let Some(waiter) = queue.waiting.pop_front() {
+                    done.push(waiter);
+                }
+            }
+        }
+    }
+    // Wake the requests outside the lock.
+    for waiter in done {
+        if let Some(tx) = waiter.tx {
+            let _ = tx.send(Ok(waiter.got));
+        }
+    }
+    true
+}
+
+/// Times out requests past their deadline, a few times per command timeout, and closes the
+/// connection once it has gone silent.
+async fn sweeper(shared: std::sync::Weak<Shared>) {
+    let tick = match shared.upgrade() {
+        Some(s) => (s.timeout / 20).clamp(Duration::from_millis(5), Duration::from_millis(100)),
+        None => return,
+    };
+    let mut interval = tokio::time::interval(tick);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        let Some(shared) = shared.upgrade() else { return };
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        let silent = {
+            let mut queue = shared.lock();
+            if queue.closed.is_some() {
+                return;
+            }
+            // Deadlines grow along the queue: stop at the first one still in time.
+            for waiter in queue.waiting.iter_mut() {
+                if waiter.deadline > now {
+                    break;
+                }
+                if let Some(tx) = waiter.tx.take() {
+                    expired.push(tx);
+                }
+            }
+            queue.timeouts_in_a_row += expired.len() as u32;
+            queue.timeouts_in_a_row >= SILENT_TIMEOUTS
+        };
+        for tx in expired {
+            let _ = tx.send(Err(WireError::Timeout));
+        }
+        if silent {
+            Wire { shared }.close(WireError::Timeout);
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_completes_batches_in_order_and_refuses_unasked_replies() {
+        let wire = Wire {
+            shared: Arc::new(Shared {
+                queue: Mutex::new(Queue::default()),
+                writer: Notify::new(),
+                closed: AtomicBool::new(false),
+                timeout: Duration::from_secs(1),
+            }),
+        };
+        let (tx1, mut rx1) = oneshot::channel();
+        let (tx2, mut rx2) = oneshot::channel();
+        {
+            let mut q = wire.shared.lock();
+            for (want, tx) in [(2, tx1), (1, tx2)] {
+                q.waiting.push_back(Waiter {
+                    want,
+                    got: Vec::new(),
+                    tx: Some(tx),
+                    deadline: Instant::now(),
+                });
+            }
+        }
+        assert!(deliver(&wire, &mut vec![Value::Int(1)]));
+        assert!(rx1.try_recv().is_err());
+        assert!(deliver(&wire, &mut vec![Value::Int(2), Value::Okay]));
+        assert_eq!(rx1.try_recv().unwrap(), Ok(vec![Value::Int(1), Value::Int(2)]));
+        assert_eq!(rx2.try_recv().unwrap(), Ok(vec![Value::Okay]));
+        assert!(!deliver(&wire, &mut vec![Value::Nil]));
+    }
+}

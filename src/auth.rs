@@ -32,8 +32,8 @@ impl Auth {
     /// The caller the request's token names, or 401.
     pub fn authenticate(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Caller, Error> {
         let presented = match bearer(headers) {
-            Some(t) => t.to_vec(),
-            None => query_token(query).ok_or(Error::Unauthorized)?,
+            Some(t) => std::borrow::Cow::Borrowed(t),
+            None => std::borrow::Cow::Owned(query_token(query).ok_or(Error::Unauthorized)?),
         };
         let mut found: Option<&Caller> = None;
         for (token, caller) in &self.entries {

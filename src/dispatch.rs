@@ -117,7 +117,9 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
         Action::Answer(v) => Ok(Ok(v)),
         Action::Refuse(msg) => Ok(Err(msg)),
         Action::Blocking(capped, wait) => Ok(into_reply(
-            caller.backend().execute_blocking(&capped, wait).await?,
+            // Boxed: this future is large (a pool checkout and a redis-rs call) and rare, and
+            // hyper keeps room for the whole request future on every connection.
+            Box::pin(caller.backend().execute_blocking(&capped, wait)).await?,
         )),
         _ => {
             let mut replies = pipeline(policy, caller, vec![Ok(cmd)]).await?;

@@ -2,7 +2,9 @@
 //! authenticate, read the body, parse, run, respond. Every failure is an [`Error`] turned into
 //! a JSON response in one place, and every response gets a fresh `upstash-sync-token`.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -130,13 +132,14 @@ async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpRe
                 format,
             ))
         }
-        Route::Subscribe(rest) => stream(state, &caller, StreamKind::Subscribe, rest).await,
-        Route::PSubscribe(rest) => stream(state, &caller, StreamKind::PSubscribe, rest).await,
-        Route::Monitor => stream(state, &caller, StreamKind::Monitor, "").await,
+        Route::Subscribe(rest) => Box::pin(stream(state, &caller, StreamKind::Subscribe, rest)).await,
+        Route::PSubscribe(rest) => Box::pin(stream(state, &caller, StreamKind::PSubscribe, rest)).await,
+        Route::Monitor => Box::pin(stream(state, &caller, StreamKind::Monitor, "")).await,
     }
 }
 
-/// Opens a server-sent event stream. The request body (`[]` from the TS client) is ignored;
+/// Opens a server-sent event stream. (Called boxed: hyper keeps room for the largest request
+/// future on every connection, so rare, large branches stay off it.) The request body (`[]` from the TS client) is ignored;
 /// the channels or patterns are the path segments.
 async fn stream(
     state: &AppState,
@@ -195,7 +198,26 @@ async fn read_body(
             actual: declared,
         });
     }
-    match tokio::time::timeout(timeout, collect(body, declared, limit)).await {
+    // No timer for a body that is there at once: hyper reads a body only when it is asked
+    // for, so the first poll is Pending and the second (after hyper has read it, within the
+    // same wake-up) usually Ready. Only a body still missing then gets the timer; the
+    // self-wake makes sure that second poll happens even if no byte ever arrives.
+    let mut collecting = std::pin::pin!(collect(body, declared, limit));
+    let mut first = true;
+    let early = std::future::poll_fn(|cx| match collecting.as_mut().poll(cx) {
+        Poll::Ready(result) => Poll::Ready(Some(result)),
+        Poll::Pending if first => {
+            first = false;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(result) = early {
+        return result;
+    }
+    match tokio::time::timeout(timeout, collecting).await {
         Ok(result) => result,
         Err(_) => Err(Error::BodyTimeout(timeout)),
     }

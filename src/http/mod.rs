@@ -4,6 +4,7 @@
 //! in-flight requests finish within a deadline.
 
 pub mod admin;
+pub mod drain;
 pub mod handler;
 pub mod reply;
 pub mod sse;
@@ -18,11 +19,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use crate::state::AppState;
+use drain::{Drain, Graceful};
 use reply::HttpResponse;
 
 /// Connection-level limits of one listener.
@@ -47,7 +48,7 @@ pub async fn serve<H, F>(
     H: Fn(Arc<AppState>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
     F: Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
 {
-    let graceful = GracefulShutdown::new();
+    let drain = Arc::new(Drain::default());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut builder = http1::Builder::new();
     builder
@@ -74,7 +75,7 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let conn_state = state.clone();
         let service = service_fn(move |req| handler(conn_state.clone(), req));
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let conn = drain.watch(builder.serve_connection(TokioIo::new(stream), service));
         let metrics_state = state.clone();
         metrics_state.metrics.open_connections.inc();
         tokio::spawn(async move {
@@ -84,10 +85,26 @@ pub async fn serve<H, F>(
         });
     }
     drop(listener);
+    drain.start();
+    // Every connection holds a permit until it ends: all permits back means all drained.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     tokio::select! {
-        _ = graceful.shutdown() => {}
+        _ = permits.acquire_many(all) => {}
         _ = tokio::time::sleep(limits.shutdown_timeout) => {
             tracing::warn!("shutdown deadline passed with requests still in flight");
         }
+    }
+}
+
+impl<I, S, B> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn begin_shutdown(&mut self) {
+        std::pin::Pin::new(self).graceful_shutdown();
     }
 }

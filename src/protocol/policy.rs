@@ -55,17 +55,14 @@ pub struct Access {
     pub shared: bool,
 }
 
-/// The commands that block a connection until data arrives (run non-blocking).
-const BLOCKING: &[&str] = &[
-    "BLPOP",
-    "BRPOP",
-    "BRPOPLPUSH",
-    "BLMOVE",
-    "BLMPOP",
-    "BZPOPMIN",
-    "BZPOPMAX",
-    "BZMPOP",
-];
+/// The commands that block a connection until data arrives (run non-blocking). A `match`,
+/// not a list search: this runs for every command.
+fn is_blocking(name: &str) -> bool {
+    matches!(
+        name,
+        "BLPOP" | "BRPOP" | "BRPOPLPUSH" | "BLMOVE" | "BLMPOP" | "BZPOPMIN" | "BZPOPMAX" | "BZMPOP"
+    )
+}
 
 /// The default operator deny-list (`NAME` or `NAME SUBCOMMAND`).
 pub const DEFAULT_DENY: &[&str] = &[
@@ -163,9 +160,10 @@ impl Policy {
         if let Some(action) = connection_state(cmd, name, access) {
             return action;
         }
-        let sub = cmd.params().first().and_then(|s| UpperName::new(s));
+        // The subcommand, upper-cased, only where a rule looks at it.
+        let sub = || cmd.params().first().and_then(|s| UpperName::new(s));
         if self.denied(name, sub) {
-            let shown = match sub {
+            let shown = match sub() {
                 Some(sub) if self.listed(&format!("{name}|{}", sub.as_str())) => {
                     format!("{name} {}", sub.as_str())
                 }
@@ -174,15 +172,14 @@ impl Policy {
             return Action::Refuse(format!("ERR {shown} is denied by the restdis command policy"));
         }
         if access.shared {
-            if let Some(msg) = cross_db(cmd, name, sub) {
+            if let Some(msg) = cross_db(cmd, name, sub()) {
                 return Action::Refuse(msg);
             }
         }
         if access.read_only && !table.is_some_and(|t| t.allows(cmd)) {
             return Action::Refuse(noperm(cmd));
         }
-        if BLOCKING.contains(&name) || (matches!(name, "XREAD" | "XREADGROUP") && block_option(cmd).is_some())
-        {
+        if is_blocking(name) || (matches!(name, "XREAD" | "XREADGROUP") && block_option(cmd).is_some()) {
             return match self.blocking {
                 Blocking::Emulate => Action::NonBlocking,
                 Blocking::Dedicated => {
@@ -201,7 +198,7 @@ impl Policy {
         self.deny.binary_search_by(|d| d.as_str().cmp(entry)).is_ok()
     }
 
-    fn denied(&self, name: &str, sub: Option<UpperName>) -> bool {
+    fn denied(&self, name: &str, sub: impl FnOnce() -> Option<UpperName>) -> bool {
         if self.deny.is_empty() {
             return false;
         }
@@ -210,7 +207,7 @@ impl Policy {
                 .deny_with_sub
                 .binary_search_by(|d| d.as_str().cmp(name))
                 .is_ok()
-                && sub.is_some_and(|s| self.listed(&format!("{name}|{}", s.as_str()))))
+                && sub().is_some_and(|s| self.listed(&format!("{name}|{}", s.as_str()))))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, CONTENT_LENGTH};
+use hyper::header::{HeaderValue, CONNECTION};
 use hyper::http::request::Parts;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 
@@ -23,11 +23,6 @@ use crate::protocol::encode::{json_string, Encoding, Format};
 use crate::protocol::route::{classify, Route};
 use crate::protocol::{body, path};
 use crate::state::AppState;
-
-/// The request headers restdis reads besides the standard ones.
-const ENCODING: hyper::header::HeaderName = hyper::header::HeaderName::from_static("upstash-encoding");
-const RESPONSE_FORMAT: hyper::header::HeaderName =
-    hyper::header::HeaderName::from_static("upstash-response-format");
 
 /// What `GET /` answers without a token (SRH parity, handy for container health checks).
 const WELCOME: &str = "Welcome to restdis, a Redis-over-HTTP server speaking the Upstash REST protocol";
@@ -45,7 +40,8 @@ pub async fn handle(
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let route = classify(parts.uri.path()).label();
-    let mut resp = match serve(&state, &parts, body).await {
+    let seen = Seen::scan(&parts.headers);
+    let mut resp = match serve(&state, &parts, &seen, body).await {
         Ok(resp) => resp,
         Err(err) => {
             if matches!(err, Error::Internal(_)) {
@@ -66,12 +62,51 @@ pub async fn handle(
         }
     };
     resp.headers_mut().insert(SYNC_TOKEN, state.sync.next());
-    state.cors.decorate(&parts.headers, &mut resp);
+    if seen.origin {
+        state.cors.decorate(&parts.headers, &mut resp);
+    }
     state.metrics.observe(route, resp.status(), started.elapsed());
     Ok(resp)
 }
 
-async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpResponse, Error> {
+/// The request headers restdis reads, found in one pass over the header list (cheaper than a
+/// hashed look-up per name). The first of repeated headers wins, as with `HeaderMap::get`.
+#[derive(Default)]
+struct Seen<'a> {
+    authorization: Option<&'a HeaderValue>,
+    content_length: Option<&'a HeaderValue>,
+    encoding: Option<&'a HeaderValue>,
+    format: Option<&'a HeaderValue>,
+    origin: bool,
+}
+
+impl<'a> Seen<'a> {
+    fn scan(headers: &'a HeaderMap) -> Self {
+        let mut seen = Self::default();
+        for (name, value) in headers {
+            let slot = match name.as_str() {
+                "authorization" => &mut seen.authorization,
+                "content-length" => &mut seen.content_length,
+                "upstash-encoding" => &mut seen.encoding,
+                "upstash-response-format" => &mut seen.format,
+                "origin" => {
+                    seen.origin = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        seen
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    parts: &Parts,
+    seen: &Seen<'_>,
+    body: Incoming,
+) -> Result<HttpResponse, Error> {
     if parts.method == Method::OPTIONS {
         return state
             .cors
@@ -87,14 +122,14 @@ async fn serve(state: &AppState, parts: &Parts, body: Incoming) -> Result<HttpRe
     let query = parts.uri.query();
     let route = classify(parts.uri.path());
     let reads = matches!(parts.method, Method::GET | Method::HEAD);
-    if route == Route::Root && reads && !Auth::has_credentials(&parts.headers, query) {
+    if route == Route::Root && reads && !Auth::has_credentials(seen.authorization, query) {
         return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
     }
-    let caller = state.auth.authenticate(&parts.headers, query)?;
-    let format = response_format(&parts.headers)?;
+    let caller = state.auth.authenticate(seen.authorization, query)?;
+    let format = response_format(seen.encoding, seen.format)?;
     let body = read_body(
         body,
-        &parts.headers,
+        seen.content_length,
         state.max_request_size,
         state.body_read_timeout,
     )
@@ -155,12 +190,10 @@ async fn stream(
 }
 
 /// The body format from `Upstash-Encoding` and `Upstash-Response-Format`.
-fn response_format(headers: &HeaderMap) -> Result<Format, Error> {
-    let base64 = headers
-        .get(ENCODING)
-        .is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"base64"));
+fn response_format(encoding: Option<&HeaderValue>, format: Option<&HeaderValue>) -> Result<Format, Error> {
+    let base64 = encoding.is_some_and(|v| v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"base64"));
     let encoding = if base64 { Encoding::Base64 } else { Encoding::Plain };
-    match headers.get(RESPONSE_FORMAT).map(|v| v.as_bytes().trim_ascii()) {
+    match format.map(|v| v.as_bytes().trim_ascii()) {
         None => Ok(Format::Json(encoding)),
         Some(v) if v.eq_ignore_ascii_case(b"json") => Ok(Format::Json(encoding)),
         Some(v) if v.eq_ignore_ascii_case(b"resp2") => {
@@ -183,12 +216,11 @@ fn response_format(headers: &HeaderMap) -> Result<Format, Error> {
 /// bounded amount for a bounded time, so the client sees the 413 rather than a reset).
 async fn read_body(
     body: Incoming,
-    headers: &HeaderMap,
+    content_length: Option<&HeaderValue>,
     limit: u64,
     timeout: std::time::Duration,
 ) -> Result<Bytes, Error> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
+    let declared = content_length
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(declared) = declared.filter(|d| *d > limit) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use redis::IntoConnectionInfo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -67,9 +67,7 @@ impl Server {
             streams: Streams::new(config.streams),
             shutdown: rx.clone(),
         });
-        let api = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
         let mut tasks = vec![tokio::spawn(http::serve(
             api,
@@ -80,9 +78,7 @@ impl Server {
         ))];
         let mut admin_addr = None;
         if let Some(addr) = config.admin_listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on {addr} (admin)"))?;
+            let listener = listen(addr).with_context(|| format!("cannot listen on {addr} (admin)"))?;
             admin_addr = Some(listener.local_addr()?);
             let limits = ListenerLimits {
                 max_connections: 256,
@@ -248,4 +244,20 @@ async fn wait_for_signal() {
     {
         let _ = ctrl_c.await;
     }
+}
+
+/// Connections the kernel queues for `accept` (std's default is 128, which a burst of new
+/// clients overflows; the kernel caps it at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listener (address reuse on, as with std) with [`LISTEN_BACKLOG`].
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

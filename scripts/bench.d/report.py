@@ -223,6 +223,15 @@ def targets(groups, meta):
     idle = num(meta.get("idle_rss_kb"))
     ok = None if idle is None else idle <= 15 * 1024
     lines.append(f"| idle RSS ≤ 15 MB | {fmt_mb(idle)} MB | {verdict(ok)} |")
+    ic = idle_conns(meta)
+    if ic:
+        n, rss = ic.get("conns"), ic.get("rss_idle_kb")
+        ok = None if rss is None or ic.get("failed") else rss * 1024 <= 150e6 and n >= 5000
+        lines.append(
+            f"| 5,000 idle keep-alive connections ≤ 150 MB | {n:.0f} connections: "
+            f"{rss * 1024 / 1e6:.1f} MB ({rss / 1024:.1f} MiB), {ic.get('failed', 0):.0f} failed | "
+            f"{verdict(ok)} |"
+        )
     st = [float(x) for x in meta.get("startup_ms", "").split()]
     s_med = statistics.median(st) if st else None
     ok = None if s_med is None else s_med < 100
@@ -280,6 +289,16 @@ def main():
     print(targets(groups, meta))
 
 
+def idle_conns(meta):
+    """The idle-conns result (`key=value` numbers), or {} when it did not run."""
+    out = {}
+    for pair in (meta.get("idle_conns") or "").split():
+        key, _, value = pair.partition("=")
+        if num(value) is not None:
+            out[key] = num(value)
+    return out if "rss_idle_kb" in out else {}
+
+
 def startup_section(m):
     print("## restdis start-up and idle\n")
     st = [float(x) for x in (m("startup_ms") or "").split()]
@@ -290,6 +309,14 @@ def startup_section(m):
     print(f"- Idle RSS of the benchmarked instance after /readyz: {fmt_mb(num(m('idle_rss_kb')))} MB"
           f" (threads: {m('idle_threads', '?')})")
     print(f"- Idle CPU over {m('idle_seconds', '?')} s: {m('idle_cpu_ticks', '?')} ticks")
+    ic = idle_conns({"idle_conns": m("idle_conns")})
+    if ic:
+        per = (ic["rss_idle_kb"] - ic.get("rss_before_kb", 0)) / max(ic.get("conns", 1), 1)
+        print(f"- {ic.get('conns', 0):.0f} idle keep-alive connections (a separate fresh instance): RSS "
+              f"{ic.get('rss_before_kb', 0) / 1024:.1f} → {ic['rss_idle_kb'] / 1024:.1f} MiB "
+              f"({per:.1f} KiB each); after one more request on every connection at once "
+              f"{ic.get('rss_after_request_kb', 0) / 1024:.1f} MiB; after closing them "
+              f"{ic.get('rss_closed_kb', 0) / 1024:.1f} MiB (memory the allocator keeps)")
     print(f"- Peak RSS over the whole benchmark, warm-ups included: "
           f"{fmt_mb(num(m('overall_hwm_kb')))} MB")
 

@@ -47,7 +47,7 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_COMMAND_TIMEOUT", value_name = "DURATION")]
     pub command_timeout: Option<String>,
 
-    /// Multiplexed Redis connections per backend [default: 1]
+    /// Shared, pipelined Redis connections per backend [default: 1]
     #[arg(long, env = "RESTDIS_CONNECTIONS", value_name = "N")]
     pub connections: Option<usize>,
 

@@ -1,6 +1,6 @@
 //! Opt-in true blocking (`[blocking] mode = "dedicated"`): a blocking command waits on a
 //! connection of its own, from a small bounded pool (deadpool-redis) that is separate from the
-//! shared multiplexed connections, so a BLPOP never stalls anyone else. When every dedicated
+//! shared pipelined connections, so a BLPOP never stalls anyone else. When every dedicated
 //! connection is busy, the request is refused at once with a clear error instead of queueing.
 //! A connection whose command timed out or failed is removed from the pool, never reused with
 //! a reply still pending.

@@ -41,7 +41,7 @@ pub enum TxOutcome {
 /// How many connections a backend may open.
 #[derive(Debug, Clone, Copy)]
 pub struct Sizes {
-    /// Shared multiplexed connections.
+    /// Shared, pipelined connections.
     pub connections: usize,
     /// Dedicated connections for blocking commands (opened on demand).
     pub blocking_pool: usize,
@@ -73,7 +73,7 @@ pub struct Backend {
 const MAX_SCRIPT_ALIASES: usize = 10_000;
 
 impl Backend {
-    /// Creates a backend with `connections` multiplexed connections and starts connecting in
+    /// Creates a backend with `connections` pipelined connections and starts connecting in
     /// the background. It never fails on an unreachable Redis: requests get 503 until a
     /// connection is up, and reconnection is automatic.
     pub fn start(label: &str, info: ConnectionInfo, sizes: Sizes, timeout: Duration) -> Arc<Self> {

@@ -33,7 +33,7 @@ pub struct FileConfig {
     pub max_request_size: Option<Size>,
     /// Command timeout (`"10s"`).
     pub command_timeout: Option<String>,
-    /// Multiplexed connections per backend.
+    /// Shared, pipelined connections per backend.
     pub connections: Option<usize>,
     /// Shutdown drain deadline.
     pub shutdown_timeout: Option<String>,
@@ -138,7 +138,7 @@ pub struct TenantFile {
     pub redis_url: Option<String>,
     /// Its database index (default: the one in the URL, else 0).
     pub db: Option<i64>,
-    /// Multiplexed connections for it (default: `connections`).
+    /// Shared, pipelined connections for it (default: `connections`).
     pub pool_size: Option<usize>,
 }
 

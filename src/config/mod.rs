@@ -33,7 +33,7 @@ pub mod defaults {
     pub const MAX_REQUEST_SIZE: u64 = 10 * 1024 * 1024;
     /// Command timeout.
     pub const COMMAND_TIMEOUT: &str = "10s";
-    /// Multiplexed connections per backend.
+    /// Shared, pipelined connections per backend.
     pub const CONNECTIONS: usize = 1;
     /// Shutdown drain deadline.
     pub const SHUTDOWN_TIMEOUT: &str = "10s";
@@ -83,7 +83,7 @@ pub struct TenantConfig {
     pub redis_url: String,
     /// Database index overriding the URL's.
     pub db: Option<i64>,
-    /// Multiplexed connections.
+    /// Shared, pipelined connections.
     pub connections: usize,
 }
 

@@ -9,7 +9,7 @@
 #   NODE_TEST_ARGS='--test-name-pattern=lock' PYTEST_ARGS='-k ratelimit' bash tests/clients/run.sh
 #
 # Environment:
-#   RESTDIS_BIN     restdis binary (default: target/release/restdis, relative to the repo root;
+#   RESTDIS_BIN     restdis binary (default: $CARGO_TARGET_DIR or target, then release/restdis, relative to the repo root;
 #                   built with `cargo build --release` when missing)
 #   CLIENTS         all (default) | node | python
 #   NODE_TEST_ARGS  extra arguments for `node --test`
@@ -118,7 +118,7 @@ if ! command -v redis-cli >/dev/null 2>&1; then
 fi
 log "$(redis-server --version)"
 
-BIN="${RESTDIS_BIN:-target/release/restdis}"
+BIN="${RESTDIS_BIN:-${CARGO_TARGET_DIR:-target}/release/restdis}"
 [[ "$BIN" == /* ]] || BIN="$ROOT/$BIN"
 if [[ ! -x "$BIN" ]]; then
     log "$BIN missing; running cargo build --release"

@@ -11,15 +11,19 @@
 //! - `pipeline`: only valid JSON is accepted; one entry per element of the outer array.
 //! - `encode`: every JSON envelope (plain and base64, single and batch) parses as JSON and has
 //!   the right shape; RESP2 output is produced without panicking.
+//! - `resp`: Redis replies in (`protocol::resp`): the scanner finds the same replies however the
+//!   bytes are split into reads; a reply the scanner calls complete parses or is refused, never
+//!   panics; a parsed reply equals what redis-rs's own parser makes of the same bytes.
 
 use redis::{PushKind, Value, VerbatimFormat};
 use restdis::protocol::encode::{self, Encoding, Reply};
 use restdis::protocol::route::{classify, Route};
+use restdis::protocol::resp::{self, Scanner};
 use restdis::protocol::{body, path, Command};
 use serde::de::IgnoredAny;
 
 /// The target names, in the order `replay all` runs them.
-pub const TARGETS: &[&str] = &["path", "body", "pipeline", "encode"];
+pub const TARGETS: &[&str] = &["path", "body", "pipeline", "encode", "resp"];
 
 /// Runs the named target's check on one input; `false` for an unknown name.
 pub fn check(target: &str, data: &[u8]) -> bool {
@@ -28,6 +32,7 @@ pub fn check(target: &str, data: &[u8]) -> bool {
         "body" => check_body(data),
         "pipeline" => check_pipeline(data),
         "encode" => check_encode(data),
+        "resp" => check_resp(data),
         _ => return false,
     }
     true
@@ -168,6 +173,42 @@ pub fn check_encode(data: &[u8]) {
         Some(&*text)
     );
     assert_eq!(parse_json(&encode::json_string(&text)).as_str(), Some(&*text));
+}
+
+/// Input: the bytes Redis would send; the first byte picks where a second read starts.
+pub fn check_resp(data: &[u8]) {
+    let whole = scan_all(data, &[data.len()]);
+    let cut = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    let split = scan_all(data, &[cut, data.len()]);
+    assert_eq!(whole, split, "the replies depend on how the bytes were split");
+    for (bytes, parsed) in &whole {
+        if let (Some(ours), Ok(theirs)) = (parsed, redis::parse_redis_value(bytes)) {
+            assert_eq!(ours, &theirs, "differs from redis-rs on {:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+}
+
+/// Feeds `data` up to each of `ends` in turn and collects every complete reply (its bytes and
+/// its parse, `None` if refused) until the scanner refuses the stream.
+fn scan_all(data: &[u8], ends: &[usize]) -> Vec<(Vec<u8>, Option<Value>)> {
+    let mut scanner = Scanner::default();
+    let (mut buf, mut fed, mut out) = (Vec::new(), 0, Vec::new());
+    for &end in ends {
+        buf.extend_from_slice(&data[fed..end]);
+        fed = end;
+        loop {
+            match scanner.scan(&buf) {
+                Ok(Some(n)) => {
+                    let bytes: Vec<u8> = buf.drain(..n).collect();
+                    let parsed = resp::parse(&bytes).ok();
+                    out.push((bytes, parsed));
+                }
+                Ok(None) => break,
+                Err(_) => return out,
+            }
+        }
+    }
+    out
 }
 
 fn parse_json(out: &[u8]) -> serde_json::Value {
@@ -354,6 +395,21 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         ],
         _ => &[],
     };
+    let resp_seeds: &[&[u8]] = &[
+        b"+OK\r\n",
+        b"\x00+QUEUED\r\n:-42\r\n$-1\r\n*-1\r\n*0\r\n",
+        b"\x07$5\r\nhe\r\no\r\n$0\r\n\r\n",
+        b"\x03*3\r\n:1\r\n*2\r\n$1\r\nx\r\n*0\r\n$1\r\ny\r\n",
+        b"-ERR unknown command 'caf\xc3'\r\n+caf\xc3\r\n",
+        b"*2\r\n-WRONGTYPE no\r\n:9223372036854775807\r\n",
+        b"$3\r\nabcd\r\n",
+        b"*1000000000\r\n:1\r\n",
+        b":+5\r\n:x\r\n",
+        b"+a\rb\r\n",
+    ];
+    if target == "resp" {
+        return resp_seeds.iter().map(|s| s.to_vec()).collect();
+    }
     let mut seeds: Vec<Vec<u8>> = text.iter().map(|s| s.as_bytes().to_vec()).collect();
     if target == "encode" {
         seeds.extend([

@@ -301,7 +301,18 @@ async fn handshake(wire: &Wire, info: &ConnectionInfo) -> Result<(), String> {
     Ok(())
 }
 
+/// Closes the connection when an I/O task ends for any reason, a panic included, so that no
+/// request waits on a connection that nobody reads or writes any more.
+struct CloseOnExit(Wire);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close(WireError::Closed("connection task ended".into()));
+    }
+}
+
 async fn write_loop<W: AsyncWrite + Unpin>(mut socket: W, wire: Wire) {
+    let _guard = CloseOnExit(wire.clone());
     let shared = &wire.shared;
     let mut spare = Vec::new();
     loop {
@@ -346,6 +357,7 @@ async fn write_all<W: AsyncWrite + Unpin>(socket: &mut W, bytes: &[u8]) -> std::
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(mut socket: R, wire: Wire) {
+    let _guard = CloseOnExit(wire.clone());
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut scanner = Scanner::default();
     let mut replies = Vec::new();

@@ -113,6 +113,7 @@ fn header(buf: &[u8], pos: usize) -> Result<Option<Header<'_>>, RespError> {
     };
     match rest.get(cr + 1) {
         None => Ok(None),
+        Some(_) if cr == 0 => Err(RespError("a line without a reply type")),
         Some(b'\n') => Ok(Some((rest[0], &rest[1..cr], pos + cr + 2))),
         Some(_) => Err(RespError("CR not followed by LF")),
     }
@@ -270,9 +271,12 @@ mod tests {
             b"*x\r\n",
             b"$99999999999999999999\r\n",
             b"+a\rb\r\n",
+            b"\r\n",
+            b"*2\r\n\r\n",
         ] {
             assert!(Scanner::default().scan(wire).is_err(), "{wire:?}");
         }
+        assert!(parse(b"\r\n").is_err());
         assert!(parse(b":1\r\n:2\r\n").is_err());
         assert!(parse(b":x\r\n").is_err());
         assert!(parse(b"*2\r\n:1\r\n").is_err());

@@ -19,7 +19,7 @@ use restdis_fuzz::{check, mutate, seeds, Rng, TARGETS};
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(first) = args.first() else {
-        eprintln!("usage: replay <path|body|pipeline|encode|all> [FILE|DIR ...] [--smoke N [--seed S]]");
+        eprintln!("usage: replay <path|body|pipeline|encode|resp|all> [FILE|DIR ...] [--smoke N [--seed S]]");
         eprintln!("       replay seeds [DIR]");
         return ExitCode::from(2);
     };

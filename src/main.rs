@@ -34,7 +34,9 @@ fn main() -> ExitCode {
         n if n <= 1 => tokio::runtime::Builder::new_current_thread(),
         n => {
             let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
+            // As much stack as the main thread: replies are parsed and encoded recursively, and
+            // Redis nests a Lua reply up to about 8,000 levels (tests/it/wire.rs).
+            b.worker_threads(n).thread_stack_size(8 << 20);
             b
         }
     };

@@ -260,6 +260,25 @@ NODE_RC=0 PY_RC=0 EX_RC=0
 NODE_SUMMARY="not run" PY_SUMMARY="not run" EX_SUMMARY="not run"
 TOTAL_PASS=0 TOTAL_FAIL=0
 
+# Tallies a `node --test` TAP report: tally_tap FILE EXIT_CODE sets TAP_RC and TAP_SUMMARY and adds
+# to the totals. Cancelled tests count as failed; a run of no test at all fails; a failing exit
+# with no failed test counts as one failure.
+tally_tap() {
+    local file=$1 n
+    local -A c=()
+    [[ -f $file ]] || : >"$file" # node died before its reporter opened it
+    for n in pass fail skipped cancelled; do
+        c[$n]="$(sed -n "s/^# $n \([0-9]*\)\$/\1/p" "$file" | tail -n1)"
+        c[$n]=${c[$n]:-0}
+    done
+    local pass=${c[pass]} fail=$((c[fail] + c[cancelled]))
+    TAP_RC=$2
+    TAP_SUMMARY="$pass passed, $fail failed, ${c[skipped]} skipped"
+    if [[ $pass -eq 0 && $TAP_RC -eq 0 ]]; then TAP_RC=1; TAP_SUMMARY="$TAP_SUMMARY (ran no test)"; fi
+    if [[ $TAP_RC -ne 0 && $fail -eq 0 ]]; then fail=1; fi
+    TOTAL_PASS=$((TOTAL_PASS + pass)) TOTAL_FAIL=$((TOTAL_FAIL + fail))
+}
+
 if want node; then
     log "running the Node suite"
     set +e
@@ -271,16 +290,8 @@ if want node; then
         ${NODE_TEST_ARGS:-} test/*.test.mjs)
     NODE_RC=$?
     set -e
-    np="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/node.tap" | tail -n1)"
-    nf="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/node.tap" | tail -n1)"
-    ns="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$WORK/node.tap" | tail -n1)"
-    ncan="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$WORK/node.tap" | tail -n1)"
-    np=${np:-0} nf=${nf:-0} ns=${ns:-0} ncan=${ncan:-0}
-    nf=$((nf + ncan))
-    NODE_SUMMARY="$np passed, $nf failed, $ns skipped"
-    if [[ $np -eq 0 && $NODE_RC -eq 0 ]]; then NODE_RC=1; NODE_SUMMARY="$NODE_SUMMARY (ran no test)"; fi
-    if [[ $NODE_RC -ne 0 && $nf -eq 0 ]]; then nf=1; fi
-    TOTAL_PASS=$((TOTAL_PASS + np)) TOTAL_FAIL=$((TOTAL_FAIL + nf))
+    tally_tap "$WORK/node.tap" "$NODE_RC"
+    NODE_RC=$TAP_RC NODE_SUMMARY=$TAP_SUMMARY
 fi
 
 if want node; then
@@ -293,17 +304,8 @@ if want node; then
         examples/test/)
     EX_RC=$?
     set -e
-    [[ -f "$WORK/examples.tap" ]] || : >"$WORK/examples.tap" # node died before its reporter opened it
-    ep="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
-    ef="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
-    es="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
-    ecan="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$WORK/examples.tap" | tail -n1)"
-    ep=${ep:-0} ef=${ef:-0} es=${es:-0} ecan=${ecan:-0}
-    ef=$((ef + ecan))
-    EX_SUMMARY="$ep passed, $ef failed, $es skipped"
-    if [[ $ep -eq 0 && $EX_RC -eq 0 ]]; then EX_RC=1; EX_SUMMARY="$EX_SUMMARY (ran no test)"; fi
-    if [[ $EX_RC -ne 0 && $ef -eq 0 ]]; then ef=1; fi
-    TOTAL_PASS=$((TOTAL_PASS + ep)) TOTAL_FAIL=$((TOTAL_FAIL + ef))
+    tally_tap "$WORK/examples.tap" "$EX_RC"
+    EX_RC=$TAP_RC EX_SUMMARY=$TAP_SUMMARY
 fi
 
 if want python; then

@@ -56,6 +56,8 @@ struct Shared {
     queue: Mutex<Queue>,
     /// Wakes the writer when the output buffer goes from empty to non-empty.
     writer: Notify,
+    /// Mirrors `Queue::closed.is_some()`, so that [`Wire::is_closed`] (asked once per request)
+    /// needs no lock; set once, by [`Wire::close`], right after the queue's.
     closed: AtomicBool,
     timeout: Duration,
 }
@@ -246,15 +248,16 @@ async fn tcp(host: &str, port: u16) -> Result<tokio::net::TcpStream, String> {
 /// The rustls client configuration (system trust store, or no verification for `#insecure`),
 /// built once per process.
 fn tls_config(insecure: bool) -> Result<Arc<rustls::ClientConfig>, String> {
-    static CONFIGS: OnceLock<[Result<Arc<rustls::ClientConfig>, String>; 2]> = OnceLock::new();
-    let configs = CONFIGS.get_or_init(|| {
-        [false, true].map(|insecure| {
-            redis::create_rustls_config(insecure, None)
-                .map(Arc::new)
-                .map_err(|e| format!("cannot set up TLS: {e}"))
-        })
-    });
-    configs[usize::from(insecure)].clone()
+    type Config = Result<Arc<rustls::ClientConfig>, String>;
+    static VERIFIED: OnceLock<Config> = OnceLock::new();
+    static INSECURE: OnceLock<Config> = OnceLock::new();
+    let cell = if insecure { &INSECURE } else { &VERIFIED };
+    cell.get_or_init(|| {
+        redis::create_rustls_config(insecure, None)
+            .map(Arc::new)
+            .map_err(|e| format!("cannot set up TLS: {e}"))
+    })
+    .clone()
 }
 
 fn spawn_io<R, W>(reader: R, writer: W, shared: &Arc<Shared>) -> Vec<AbortHandle>

@@ -16,6 +16,10 @@
 #   PYTEST_ARGS     extra arguments for pytest
 #   KEEP_LOGS=1     keep the temp dir with the redis and restdis logs
 #   SUITE_TIMEOUT   seconds each runner may take before it is killed (default 240)
+#   TENANCY         single (default): the tokens' tenant has the Redis to itself;
+#                   shared: the tokens belong to tenant "app" on database 1, beside a tenant
+#                   "neighbour" on database 2 of the same Redis, so every command runs as
+#                   app's restricted ACL user (docs/security.md)
 #
 # Exits non-zero when any test failed, when a runner ran no test, or when setup failed.
 set -euo pipefail
@@ -29,6 +33,8 @@ log() { printf '[clients] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
 
 case "$CLIENTS" in all | node | python) ;; *) die "CLIENTS must be all, node or python (got '$CLIENTS')" ;; esac
+TENANCY="${TENANCY:-single}"
+case "$TENANCY" in single | shared) ;; *) die "TENANCY must be single or shared (got '$TENANCY')" ;; esac
 want() { [[ "$CLIENTS" == all || "$CLIENTS" == "$1" ]]; }
 
 SUDO=""
@@ -208,9 +214,27 @@ ROTOKEN="$(random_token)"
 # polling below must not read a file that does not exist yet.
 : >"$WORK/restdis.out"
 : >"$WORK/restdis.err"
-"$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --redis-url "redis://127.0.0.1:$REDIS_PORT" --token "$TOKEN" --read-only-token "$ROTOKEN" \
-    >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
+if [[ "$TENANCY" == shared ]]; then
+    cat >"$WORK/tenants.toml" <<EOF
+[tenants.app]
+tokens = ["$TOKEN"]
+read_only_tokens = ["$ROTOKEN"]
+redis_url = "redis://127.0.0.1:$REDIS_PORT"
+db = 1
+
+[tenants.neighbour]
+tokens = ["$(random_token)"]
+redis_url = "redis://127.0.0.1:$REDIS_PORT"
+db = 2
+EOF
+    log "shared tenancy: the suites run as tenant 'app' (db 1) beside 'neighbour' (db 2)"
+    "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --config "$WORK/tenants.toml" \
+        >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
+else
+    "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --redis-url "redis://127.0.0.1:$REDIS_PORT" --token "$TOKEN" --read-only-token "$ROTOKEN" \
+        >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
+fi
 RESTDIS_PID=$!
 
 URL=""
@@ -250,6 +274,7 @@ export UPSTASH_REDIS_REST_TOKEN="$TOKEN"
 export RESTDIS_READONLY_TOKEN="$ROTOKEN"
 export RESTDIS_ADMIN_URL="$ADMIN_URL"
 export RESTDIS_REDIS_PORT="$REDIS_PORT"
+export RESTDIS_TENANCY="$TENANCY"
 unset KV_REST_API_URL KV_REST_API_TOKEN
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +365,7 @@ EOF
 fi
 
 echo
-echo "==== restdis real-client compatibility suite ($(( $(date +%s) - START_TS )) s) ===="
+echo "==== restdis real-client compatibility suite, $TENANCY tenancy ($(( $(date +%s) - START_TS )) s) ===="
 want node && echo "node   (@upstash/redis, ratelimit, lock): $NODE_SUMMARY (exit $NODE_RC)"
 want node && echo "examples (examples/test/, node --test): $EX_SUMMARY (exit $EX_RC)"
 want python && echo "python (upstash-redis, upstash-ratelimit): $PY_SUMMARY (exit $PY_RC)"

@@ -11,6 +11,14 @@ export const URL = process.env.UPSTASH_REDIS_REST_URL;
 export const TOKEN = process.env.UPSTASH_REDIS_REST_TOKEN;
 export const READONLY_TOKEN = process.env.RESTDIS_READONLY_TOKEN;
 
+/** Set when run.sh runs the suites as a tenant that shares its Redis (TENANCY=shared): the
+ * commands that act on the whole server (SCRIPT FLUSH, FUNCTION LOAD/FLUSH) are refused to
+ * such a tenant by design (docs/security.md), so the tests that need them are skipped with
+ * this reason. */
+export const SHARED_TENANCY =
+  process.env.RESTDIS_TENANCY === "shared" &&
+  "a tenant on a shared Redis may not run server-wide SCRIPT FLUSH / FUNCTION writes (docs/security.md)";
+
 if (!URL || !TOKEN) {
   throw new Error(
     "UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set (run tests/clients/run.sh)",

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Ratelimit } from "@upstash/ratelimit";
 import { Redis } from "@upstash/redis";
-import { READONLY_TOKEN, URL, assertUpstashError, makeRedis, uniq } from "./helpers.mjs";
+import { READONLY_TOKEN, SHARED_TENANCY, URL, assertUpstashError, makeRedis, uniq } from "./helpers.mjs";
 
 const LIMIT = 5;
 
@@ -80,7 +80,7 @@ describe("@upstash/ratelimit", () => {
     assert.equal(results.filter((r) => r.success).length, 10);
   });
 
-  it("works after SCRIPT FLUSH (EVALSHA -> NOSCRIPT -> EVAL fallback)", async () => {
+  it("works after SCRIPT FLUSH (EVALSHA -> NOSCRIPT -> EVAL fallback)", { skip: SHARED_TENANCY }, async () => {
     const redis = makeRedis({ enableAutoPipelining: false });
     const rl = makeLimiter(redis, Ratelimit.fixedWindow(2, "1 h"));
     const id = uniq("user");

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { it } from "node:test";
-import { assertUpstashError, describeModes, uniq } from "./helpers.mjs";
+import { SHARED_TENANCY, assertUpstashError, describeModes, uniq } from "./helpers.mjs";
 
 const sha1 = (s) => createHash("sha1").update(s).digest("hex");
 
@@ -87,7 +87,7 @@ describeModes("scripts", (client) => {
     );
   });
 
-  it("createScript: EVALSHA first, EVAL fallback after SCRIPT FLUSH", async () => {
+  it("createScript: EVALSHA first, EVAL fallback after SCRIPT FLUSH", { skip: SHARED_TENANCY }, async () => {
     assert.equal(await redis.scriptFlush(), "OK");
     const body = `return ARGV[1] .. '${uniq("s")}'`;
     const script = redis.createScript(body);
@@ -113,7 +113,7 @@ describeModes("functions", (client) => {
     `redis.register_function{function_name='${lib}_get', callback=function(keys, args) return redis.call('GET', keys[1]) end, flags={'no-writes'}}`,
   ].join("\n");
 
-  it("functions.load / call / callRo / list / stats / delete", async () => {
+  it("functions.load / call / callRo / list / stats / delete", { skip: SHARED_TENANCY }, async () => {
     assert.equal(await redis.functions.load({ code, replace: true }), lib);
     await assertUpstashError(redis.functions.load({ code }), /already exists/);
     assert.equal(await redis.functions.call(`${lib}_echo`, [], ["ping!"]), "ping!");
@@ -142,7 +142,7 @@ describeModes("functions", (client) => {
     await assertUpstashError(redis.functions.call(`${lib}_echo`, [], ["x"]), /Function not found/i);
   });
 
-  it("functions.flush removes every library", async () => {
+  it("functions.flush removes every library", { skip: SHARED_TENANCY }, async () => {
     await redis.functions.load({ code, replace: true });
     assert.equal(await redis.functions.flush(), "OK");
     assert.deepEqual(await redis.functions.list(), []);

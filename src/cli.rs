@@ -68,6 +68,11 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_WORKER_THREADS", value_name = "N")]
     pub worker_threads: Option<usize>,
 
+    /// Tenants that share one Redis: "acl" gives each its own Redis ACL user (a hard boundary,
+    /// refused at start when Redis cannot enforce it), "off" runs them unisolated [default: acl]
+    #[arg(long, env = "RESTDIS_SHARED_REDIS_ISOLATION", value_name = "acl|off")]
+    pub shared_redis_isolation: Option<String>,
+
     /// Validate the configuration, print a summary and exit
     #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
     pub check_config: bool,

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::protocol::body::Entry;
 use crate::protocol::encode::{error_text, into_reply, Reply};
 use crate::protocol::policy::{strip_withtype, Access, Action, CommandTable, Policy};
+use crate::protocol::scope::{Scope, Unscope};
 use crate::protocol::scripts::{sha1_hex, strip_unknown_flags};
 use crate::protocol::Command;
 
@@ -68,8 +69,37 @@ enum Step {
     Wrapped(usize),
     /// `SCAN ... WITHTYPE`: the plain SCAN reply at this index, to be typed.
     Typed(usize),
+    /// The reply at this wire index, of a command a tenant's scope rewrote; mapped back.
+    Scoped(usize, Unscope),
     /// Answered without Redis.
     Local(Reply),
+}
+
+/// For a tenant on a shared Redis, the command as Redis must see it (its channels prefixed,
+/// `COPY` as a script) and how the reply maps back; for others, the command as it is.
+fn scoped(caller: &Caller, cmd: Command) -> (Command, Option<Unscope>) {
+    match caller.backend().scope() {
+        Some(scope) => scope.rewrite(cmd),
+        None => (cmd, None),
+    }
+}
+
+/// Pushes a forwarded command onto the wire batch; its step.
+fn forward(caller: &Caller, wire: &mut Vec<Command>, cmd: Command) -> Step {
+    let (cmd, unscope) = scoped(caller, cmd);
+    wire.push(cmd);
+    match unscope {
+        Some(how) => Step::Scoped(wire.len() - 1, how),
+        None => Step::Wire(wire.len() - 1),
+    }
+}
+
+/// The reply of a [`Step::Scoped`] command, as the tenant expects it.
+fn unscoped(caller: &Caller, how: Unscope, value: Value) -> Reply {
+    match caller.backend().scope() {
+        Some(scope) => into_reply(scope.unscope(how, value)),
+        None => into_reply(value),
+    }
 }
 
 /// Adapts a command written for Upstash to plain Redis: Lua scripts lose the shebang flags
@@ -113,7 +143,9 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
     let cmd = adapt(caller.backend(), cmd);
     match policy.classify(&cmd, caller.access(), table.as_deref()) {
         // The hot path: one command, no planning.
-        Action::Forward => Ok(into_reply(caller.backend().execute(&cmd).await?)),
+        Action::Forward if caller.backend().scope().is_none() || !Scope::affects(&cmd) => {
+            Ok(into_reply(caller.backend().execute(&cmd).await?))
+        }
         Action::Answer(v) => Ok(Ok(v)),
         Action::Refuse(msg) => Ok(Err(msg)),
         Action::Blocking(capped, wait) => Ok(into_reply(
@@ -142,10 +174,7 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
             }
         };
         steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
-            Action::Forward => {
-                wire.push(cmd);
-                Step::Wire(wire.len() - 1)
-            }
+            Action::Forward => forward(caller, &mut wire, cmd),
             // Inside a pipeline, blocking commands never wait, even in dedicated mode.
             Action::NonBlocking | Action::Blocking(..) => {
                 wire.push(Command::internal(&["MULTI"]));
@@ -172,6 +201,7 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
     for step in steps {
         let reply = match step {
             Step::Wire(i) => into_reply(take(&mut values, i)),
+            Step::Scoped(i, how) => unscoped(caller, how, take(&mut values, i)),
             Step::Wrapped(exec) => unwrap_exec(take(&mut values, exec), take(&mut values, exec - 1)),
             Step::Typed(i) => match into_reply(take(&mut values, i)) {
                 Ok(scan) => Ok(with_types(caller.backend(), scan).await?),
@@ -195,10 +225,7 @@ pub async fn transaction(policy: &Policy, caller: &Caller, entries: Vec<Entry>) 
         let cmd = adapt(caller.backend(), entry.map_err(Error::BadRequest)?);
         steps.push(match policy.classify(&cmd, caller.access(), table.as_deref()) {
             // Inside MULTI, Redis itself runs blocking commands without blocking.
-            Action::Forward | Action::NonBlocking | Action::Blocking(..) => {
-                wire.push(cmd);
-                Step::Wire(wire.len() - 1)
-            }
+            Action::Forward | Action::NonBlocking | Action::Blocking(..) => forward(caller, &mut wire, cmd),
             Action::ScanWithType => {
                 wire.push(strip_withtype(&cmd));
                 Step::Typed(wire.len() - 1)
@@ -220,6 +247,7 @@ pub async fn transaction(policy: &Policy, caller: &Caller, entries: Vec<Entry>) 
     for step in steps {
         replies.push(match step {
             Step::Wire(i) | Step::Wrapped(i) => into_reply(take(&mut values, i)),
+            Step::Scoped(i, how) => unscoped(caller, how, take(&mut values, i)),
             Step::Typed(i) => match into_reply(take(&mut values, i)) {
                 Ok(scan) => Ok(with_types(caller.backend(), scan).await?),
                 err => err,

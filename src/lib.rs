@@ -14,11 +14,13 @@
 //! - [`auth`]: token extraction and constant-time lookup of the caller.
 //! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
 //!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags, and
-//!   RESP2 to Redis (command encoding, reply scanning and parsing).
+//!   RESP2 to Redis (command encoding, reply scanning and parsing), and the channel scope of a
+//!   tenant on a shared Redis ([`protocol::scope`]).
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
 //!   dedicated blocking) over self-repairing pipelined connections (`backend::wire`: one
-//!   socket, commands of concurrent requests coalesced into one write).
+//!   socket, commands of concurrent requests coalesced into one write); `backend::isolation`
+//!   gives each tenant on a shared Redis its own Redis ACL user.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
 //! - [`metrics`]: Prometheus metrics.

@@ -13,8 +13,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::auth::Auth;
+use crate::backend::isolation::{self, Isolation, MIN_VERSION};
 use crate::backend::{Backend, Sizes};
-use crate::config::Config;
+use crate::config::{Config, IsolationMode};
 use crate::devredis::{self, DevRedis};
 use crate::dispatch::{Caller, Tenant};
 use crate::http::sse::Streams;
@@ -52,7 +53,7 @@ impl Server {
         } else {
             None
         };
-        let (backends, callers) = build_tenants(&config)?;
+        let (backends, callers, isolation_warning) = build_tenants(&config).await?;
         let (shutdown, rx) = watch::channel(false);
         let state = Arc::new(AppState {
             auth: Auth::new(callers),
@@ -66,6 +67,7 @@ impl Server {
             backends,
             streams: Streams::new(config.streams),
             shutdown: rx.clone(),
+            isolation_warning,
         });
         let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
@@ -115,11 +117,13 @@ impl Server {
     }
 }
 
-/// Every backend, and the token table's entries.
-type Tenants = (Vec<Arc<Backend>>, Vec<(String, Caller)>);
+/// Every backend, the token table's entries, and the warning of unisolated shared tenants.
+type Tenants = (Vec<Arc<Backend>>, Vec<(String, Caller)>, Option<String>);
 
-/// One backend per distinct (Redis URL, DB); one caller per token.
-fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
+/// One backend per distinct (Redis URL, DB); one caller per token. Tenants on different
+/// databases of one Redis get ACL users of their own (`backend::isolation`) unless the
+/// configuration turns that off.
+async fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
     let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
     let mut callers = Vec::new();
     let mut infos = Vec::new();
@@ -132,26 +136,39 @@ fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
         let db = t.db.unwrap_or(info.redis_settings().db());
         infos.push((info, db));
     }
-    for (t, (mut info, db)) in config.tenants.iter().zip(infos.clone()) {
+    let servers = identify(&infos).await;
+    let mut unisolated = Vec::new();
+    for (i, (t, (mut info, db))) in config.tenants.iter().zip(infos.clone()).enumerate() {
         // Tenants on different databases of one Redis must not reach across them.
         let shared = infos
             .iter()
-            .any(|(other, other_db)| other.addr().to_string() == info.addr().to_string() && *other_db != db);
+            .zip(&servers)
+            .any(|((_, other_db), server)| *server == servers[i] && *other_db != db);
         info = info
             .clone()
             .set_redis_settings(info.redis_settings().clone().set_db(db));
-        let backend = backends
-            .entry((t.redis_url.clone(), db))
-            .or_insert_with(|| {
-                let sizes = Sizes {
-                    connections: t.connections,
-                    blocking_pool: config.blocking.pool_size,
-                    max_in_flight: config.max_in_flight,
-                    queue_timeout: config.queue_timeout,
-                };
-                Backend::start(&t.name, info, sizes, config.command_timeout)
-            })
-            .clone();
+        let key = (t.redis_url.clone(), db);
+        if !backends.contains_key(&key) {
+            let isolation = match (shared, config.isolation) {
+                (true, IsolationMode::Acl) => Some(isolate(&t.name, &info).await?),
+                (true, IsolationMode::Off) => {
+                    unisolated.push(t.name.clone());
+                    None
+                }
+                (false, _) => None,
+            };
+            let sizes = Sizes {
+                connections: t.connections,
+                blocking_pool: config.blocking.pool_size,
+                max_in_flight: config.max_in_flight,
+                queue_timeout: config.queue_timeout,
+            };
+            let backend = Backend::start(&t.name, info, sizes, config.command_timeout, isolation);
+            backends.insert(key.clone(), backend);
+        }
+        let Some(backend) = backends.get(&key).cloned() else {
+            anyhow::bail!("tenant '{}': no backend", t.name);
+        };
         let tenant = Arc::new(Tenant {
             name: t.name.clone(),
             backend,
@@ -178,8 +195,83 @@ fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
             ));
         }
     }
-    Ok((backends.into_values().collect(), callers))
+    let warning = (!unisolated.is_empty()).then(|| {
+        format!(
+            "shared_redis_isolation is off: tenants {} share a Redis without ACL users, so their \
+             scripts can read and write each other's databases",
+            unisolated.join(", ")
+        )
+    });
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    Ok((backends.into_values().collect(), callers, warning))
 }
+
+/// Sets up the ACL users of tenant `name` on its shared Redis (`info`: its URL and database),
+/// or explains why Redis cannot enforce them. An unreachable Redis is not an error: every
+/// connection's handshake creates the users before use, and fails closed.
+async fn isolate(name: &str, info: &redis::ConnectionInfo) -> anyhow::Result<Isolation> {
+    let refuse = |why: String| {
+        anyhow::anyhow!(
+            "tenant '{name}' shares a Redis with other tenants, and restdis cannot give it an ACL \
+             user of its own there: {why}. Fix that (the Redis URL's user needs ACL SETUSER; Redis \
+             {}.{} or later), or set shared_redis_isolation = \"off\" to run shared tenants without \
+             a hard boundary",
+            MIN_VERSION.0,
+            MIN_VERSION.1
+        )
+    };
+    match isolation::admin_connection(info, ISOLATION_DEADLINE).await {
+        Err(e) => Err(refuse(e)),
+        Ok(None) => {
+            tracing::warn!(tenant = %name, "Redis is not reachable: its ACL users will be made by the first connection");
+            Ok(Isolation::new(name, (7, 0)))
+        }
+        Ok(Some((mut admin, server))) => {
+            let version = server.version;
+            if version < MIN_VERSION {
+                return Err(refuse(format!("it runs Redis {}.{}", version.0, version.1)));
+            }
+            let isolation = Isolation::new(name, version);
+            isolation.provision(&mut admin).await.map_err(refuse)?;
+            tracing::info!(tenant = %name, user = %isolation.commands.user(), "tenant isolated by a Redis ACL user");
+            Ok(isolation)
+        }
+    }
+}
+
+/// Which Redis server each tenant's URL reaches: its `run_id` when it answers within
+/// [`IDENTIFY_DEADLINE`] (so `localhost` and `127.0.0.1` are one server), else the address
+/// as written. Only asked when there are several tenants.
+async fn identify(infos: &[(redis::ConnectionInfo, i64)]) -> Vec<String> {
+    let mut known: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::with_capacity(infos.len());
+    for (info, _) in infos {
+        let addr = info.addr().to_string();
+        if infos.len() < 2 {
+            out.push(addr);
+            continue;
+        }
+        if let Some(id) = known.get(&addr) {
+            out.push(id.clone());
+            continue;
+        }
+        let id = match isolation::admin_connection(info, IDENTIFY_DEADLINE).await {
+            Ok(Some((_, server))) if !server.run_id.is_empty() => server.run_id,
+            _ => addr.clone(),
+        };
+        known.insert(addr, id.clone());
+        out.push(id);
+    }
+    out
+}
+
+/// How long start-up waits for each Redis of a multi-tenant configuration to say who it is.
+const IDENTIFY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long start-up waits for a shared Redis to set up tenant isolation.
+const ISOLATION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The binary's life: start, print the lines to paste into an app, wait for SIGINT/SIGTERM,
 /// drain, exit.

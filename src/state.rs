@@ -33,4 +33,6 @@ pub struct AppState {
     pub streams: Streams,
     /// Flips to true on shutdown (streams end on it).
     pub shutdown: watch::Receiver<bool>,
+    /// Set when tenants share a Redis without isolation (shown by `/readyz`).
+    pub isolation_warning: Option<String>,
 }

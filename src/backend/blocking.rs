@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
-use deadpool_redis::{Connection, Manager, Pool, Runtime, Timeouts};
+use deadpool_redis::{Connection, Hook, HookError, Manager, Pool, Runtime, Timeouts};
 use redis::{AsyncConnectionConfig, Value};
 
 use super::Backend;
 use crate::error::Error;
+use crate::protocol::encode::error_text;
 use crate::protocol::Command;
 
 impl Backend {
@@ -57,9 +58,31 @@ impl Backend {
             .set_response_timeout(None);
         let manager = Manager::new_with_config(self.info.clone(), config)
             .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
-        let pool = Pool::builder(manager)
+        let mut builder = Pool::builder(manager)
             .max_size(self.blocking_pool_size)
-            .runtime(Runtime::Tokio1)
+            .runtime(Runtime::Tokio1);
+        if let Some(isolation) = self.isolation() {
+            // A tenant on a shared Redis: each new connection switches to its ACL user.
+            let handshake = isolation.handshake();
+            builder = builder.post_create(Hook::async_fn(move |conn, _| {
+                let cmds = handshake.clone();
+                Box::pin(async move {
+                    for cmd in &cmds {
+                        let mut packed = redis::Cmd::new();
+                        for arg in cmd.args() {
+                            packed.arg(arg.as_slice());
+                        }
+                        match conn.send_packed_command(&packed).await {
+                            Ok(Value::ServerError(e)) => return Err(HookError::message(error_text(&e))),
+                            Ok(_) => {}
+                            Err(e) => return Err(HookError::message(e.to_string())),
+                        }
+                    }
+                    Ok(())
+                })
+            }));
+        }
+        let pool = builder
             .build()
             .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
         Ok(self.blocking.get_or_init(|| pool))

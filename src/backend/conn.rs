@@ -24,6 +24,9 @@ const HEALTH_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Slot {
     label: String,
     info: ConnectionInfo,
+    /// Sent after the URL's AUTH/SELECT on every connection (a shared-Redis tenant's switch
+    /// to its ACL user), or nothing.
+    handshake: Vec<Command>,
     /// The command timeout.
     timeout: Duration,
     conn: RwLock<Option<WireOwner>>,
@@ -35,10 +38,16 @@ pub struct Slot {
 
 impl Slot {
     /// Creates the slot and starts connecting in the background.
-    pub fn start(label: String, info: ConnectionInfo, timeout: Duration) -> Arc<Self> {
+    pub fn start(
+        label: String,
+        info: ConnectionInfo,
+        handshake: Vec<Command>,
+        timeout: Duration,
+    ) -> Arc<Self> {
         let slot = Arc::new(Self {
             label,
             info,
+            handshake,
             timeout,
             conn: RwLock::new(None),
             reconnecting: AtomicBool::new(false),
@@ -117,7 +126,7 @@ async fn reconnect_loop(weak: Weak<Slot>) {
     let mut logged = false;
     loop {
         let Some(slot) = weak.upgrade() else { return };
-        match Wire::connect(&slot.info, CONNECT_TIMEOUT, slot.timeout).await {
+        match Wire::connect_as(&slot.info, &slot.handshake, CONNECT_TIMEOUT, slot.timeout).await {
             Ok(owner) => {
                 if let Ok(mut c) = slot.conn.write() {
                     slot.generation.fetch_add(1, Ordering::AcqRel);

@@ -12,6 +12,7 @@
 
 mod blocking;
 mod conn;
+pub mod isolation;
 mod streams;
 mod wire;
 
@@ -24,7 +25,9 @@ use redis::{ConnectionInfo, Value};
 use crate::error::Error;
 use crate::protocol::encode::error_text;
 use crate::protocol::policy::CommandTable;
+use crate::protocol::scope::Scope;
 use crate::protocol::Command;
+use isolation::Isolation;
 
 pub use conn::Slot;
 pub use streams::{EventStream, StreamKind};
@@ -67,6 +70,8 @@ pub struct Backend {
     in_flight: tokio::sync::Semaphore,
     max_in_flight: usize,
     queue_timeout: Duration,
+    /// For a tenant on a shared Redis: the ACL users its connections switch to.
+    isolation: Option<Arc<Isolation>>,
 }
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
@@ -76,10 +81,17 @@ impl Backend {
     /// Creates a backend with `connections` pipelined connections and starts connecting in
     /// the background. It never fails on an unreachable Redis: requests get 503 until a
     /// connection is up, and reconnection is automatic.
-    pub fn start(label: &str, info: ConnectionInfo, sizes: Sizes, timeout: Duration) -> Arc<Self> {
+    pub fn start(
+        label: &str,
+        info: ConnectionInfo,
+        sizes: Sizes,
+        timeout: Duration,
+        isolation: Option<Isolation>,
+    ) -> Arc<Self> {
         let connections = sizes.connections;
+        let handshake = isolation.as_ref().map(Isolation::handshake).unwrap_or_default();
         let slots = (0..connections.max(1))
-            .map(|_| Slot::start(label.to_string(), info.clone(), timeout))
+            .map(|_| Slot::start(label.to_string(), info.clone(), handshake.clone(), timeout))
             .collect();
         Arc::new(Self {
             label: label.to_string(),
@@ -94,7 +106,19 @@ impl Backend {
             in_flight: tokio::sync::Semaphore::new(sizes.max_in_flight.max(1)),
             max_in_flight: sizes.max_in_flight.max(1),
             queue_timeout: sizes.queue_timeout,
+            isolation: isolation.map(Arc::new),
         })
+    }
+
+    /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or
+    /// isolation is off).
+    pub fn scope(&self) -> Option<&Scope> {
+        self.isolation.as_deref().map(|i| &i.scope)
+    }
+
+    /// The ACL users of a tenant on a shared Redis.
+    pub fn isolation(&self) -> Option<&Isolation> {
+        self.isolation.as_deref()
     }
 
     /// The name used in logs and metrics.

@@ -32,7 +32,13 @@ impl Backend {
         kind: StreamKind,
         names: &[Vec<u8>],
     ) -> Result<(Vec<Event>, EventStream), Error> {
-        let client = redis::Client::open(self.info.clone()).map_err(unavailable)?;
+        if kind == StreamKind::Monitor && self.isolation().is_some() {
+            return Err(Error::BadRequest(
+                "NOPERM MONITOR is not available to a tenant that shares its Redis: it would show other tenants' commands"
+                    .into(),
+            ));
+        }
+        let client = redis::Client::open(self.stream_info()).map_err(unavailable)?;
         let timed = |e: tokio::time::error::Elapsed| {
             let _ = e;
             Error::Timeout(self.timeout)
@@ -64,15 +70,19 @@ impl Backend {
             {
                 continue;
             }
+            let scoped = match self.scope() {
+                Some(scope) => scope.channel(name),
+                None => name.clone(),
+            };
             let label = if kind == StreamKind::PSubscribe {
-                let fut = pubsub.psubscribe(name.as_slice());
+                let fut = pubsub.psubscribe(scoped.as_slice());
                 tokio::time::timeout(self.timeout, fut)
                     .await
                     .map_err(timed)?
                     .map_err(unavailable)?;
                 "psubscribe"
             } else {
-                let fut = pubsub.subscribe(name.as_slice());
+                let fut = pubsub.subscribe(scoped.as_slice());
                 tokio::time::timeout(self.timeout, fut)
                     .await
                     .map_err(timed)?
@@ -85,12 +95,41 @@ impl Backend {
                 count: initial.len() + 1,
             });
         }
-        let messages = pubsub.into_on_message().map(|msg| Event::Message {
-            pattern: msg.get_pattern::<Option<Vec<u8>>>().ok().flatten(),
-            channel: msg.get_channel::<Vec<u8>>().unwrap_or_default(),
-            payload: msg.get_payload_bytes().to_vec(),
+        let scope = self.scope().cloned();
+        let messages = pubsub.into_on_message().map(move |msg| {
+            let pattern = msg.get_pattern::<Option<Vec<u8>>>().ok().flatten();
+            let channel = msg.get_channel::<Vec<u8>>().unwrap_or_default();
+            let (pattern, channel) = match &scope {
+                Some(s) => (pattern.map(|p| s.unchannel(&p)), s.unchannel(&channel)),
+                None => (pattern, channel),
+            };
+            Event::Message {
+                pattern,
+                channel,
+                payload: msg.get_payload_bytes().to_vec(),
+            }
         });
         Ok((initial, Box::pin(messages)))
+    }
+}
+
+impl Backend {
+    /// Where a stream connects: the backend's Redis; for a tenant on a shared Redis, as its
+    /// stream ACL user (made at start, and by every command connection's handshake).
+    fn stream_info(&self) -> redis::ConnectionInfo {
+        match self.isolation() {
+            Some(iso) => {
+                let settings = self
+                    .info
+                    .redis_settings()
+                    .clone()
+                    .set_db(0)
+                    .set_username(iso.streams.user())
+                    .set_password(iso.streams.password());
+                self.info.clone().set_redis_settings(settings)
+            }
+            None => self.info.clone(),
+        }
     }
 }
 

@@ -112,6 +112,18 @@ impl Wire {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<WireOwner, String> {
+        Self::connect_as(info, &[], connect_timeout, timeout).await
+    }
+
+    /// [`connect`](Self::connect), then, in the same write as the URL's `AUTH` and `SELECT`,
+    /// sends `then` (the switch to a tenant's ACL user, [`super::isolation`]); every reply must
+    /// be OK.
+    pub async fn connect_as(
+        info: &ConnectionInfo,
+        then: &[Command],
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<WireOwner, String> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             writer: Notify::new(),
@@ -126,7 +138,7 @@ impl Wire {
                 },
                 tasks,
             };
-            handshake(&owner.wire, info).await?;
+            handshake(&owner.wire, info, then).await?;
             Ok::<_, String>(owner)
         })
         .await
@@ -275,8 +287,9 @@ where
     ]
 }
 
-/// `AUTH` and `SELECT` as the URL asks, checked before the connection is used.
-async fn handshake(wire: &Wire, info: &ConnectionInfo) -> Result<(), String> {
+/// `AUTH` and `SELECT` as the URL asks, then `then`, all in one write, checked before the
+/// connection is used.
+async fn handshake(wire: &Wire, info: &ConnectionInfo, then: &[Command]) -> Result<(), String> {
     let settings = info.redis_settings();
     let mut cmds = Vec::new();
     if let Some(password) = settings.password() {
@@ -289,11 +302,12 @@ async fn handshake(wire: &Wire, info: &ConnectionInfo) -> Result<(), String> {
     if settings.db() != 0 {
         cmds.push(Command::internal(&["SELECT", &db]));
     }
+    cmds.extend_from_slice(then);
     if cmds.is_empty() {
         return Ok(());
     }
     let replies = wire.send(&cmds).await.map_err(|e| match e {
-        WireError::Timeout => "Redis did not answer AUTH/SELECT".to_string(),
+        WireError::Timeout => "Redis did not answer the handshake (AUTH/SELECT/ACL)".to_string(),
         WireError::Closed(why) => why,
     })?;
     for reply in replies {

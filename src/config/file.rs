@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Runtime worker threads.
     pub worker_threads: Option<usize>,
+    /// `"acl"` (default) or `"off"`: how tenants sharing one Redis are kept apart.
+    pub shared_redis_isolation: Option<String>,
     /// HTTP connection limits.
     #[serde(default)]
     pub limits: LimitsFile,

@@ -70,6 +70,17 @@ pub struct BlockingSettings {
     pub max_timeout: Duration,
 }
 
+/// How tenants that share one Redis are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationMode {
+    /// Each gets a Redis ACL user of its own (`backend::isolation`); start fails if Redis
+    /// cannot enforce it.
+    Acl,
+    /// No ACL users: scripts can reach other tenants' databases (a warning at start and in
+    /// `/readyz`).
+    Off,
+}
+
 /// One tenant as configured.
 #[derive(Debug, Clone)]
 pub struct TenantConfig {
@@ -118,6 +129,8 @@ pub struct Config {
     pub blocking: BlockingSettings,
     /// Log filter.
     pub log: String,
+    /// Whether tenants sharing one Redis get ACL users of their own.
+    pub isolation: IsolationMode,
     /// Runtime worker threads: 1 (default) is a current-thread runtime.
     pub worker_threads: usize,
     /// A token restdis generated because none was configured (loopback only).
@@ -325,6 +338,20 @@ impl Config {
                 defaults::BLOCKING_MAX_TIMEOUT,
             )?,
         };
+        let isolation = match cli
+            .shared_redis_isolation
+            .as_deref()
+            .or(file.shared_redis_isolation.as_deref())
+            .unwrap_or("acl")
+        {
+            "acl" => IsolationMode::Acl,
+            "off" => IsolationMode::Off,
+            other => {
+                return Err(format!(
+                    "shared_redis_isolation: '{other}' is neither acl nor off"
+                ))
+            }
+        };
         if !listen.ip().is_loopback() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
             warnings.push("the admin listener (metrics, no token) is on a non-loopback address".into());
         }
@@ -348,6 +375,7 @@ impl Config {
             streams,
             blocking,
             log,
+            isolation,
             body_read_timeout,
             max_in_flight,
             queue_timeout,

@@ -44,5 +44,13 @@ async fn readyz(state: &AppState) -> HttpResponse {
             return json(StatusCode::SERVICE_UNAVAILABLE, error_body(&msg));
         }
     }
-    json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec())
+    match &state.isolation_warning {
+        Some(w) => json(
+            StatusCode::OK,
+            serde_json::json!({"status": "ready", "warning": w})
+                .to_string()
+                .into_bytes(),
+        ),
+        None => json(StatusCode::OK, br#"{"status":"ready"}"#.to_vec()),
+    }
 }

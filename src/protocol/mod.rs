@@ -10,6 +10,8 @@
 //! - [`encode`] writes replies as Upstash JSON envelopes (plain or base64) or RESP2.
 //! - [`resp`] speaks RESP2 to Redis: commands out, replies in.
 //! - [`sse`] frames server-sent events for the streaming endpoints.
+//! - [`scope`] keeps a tenant on a shared Redis to its own channels (names prefixed, replies
+//!   unprefixed) and rewrites the commands its ACL user goes without.
 //! - [`scripts`] adapts Lua scripts written for Upstash (shebang flags Redis does not know).
 
 pub mod body;
@@ -19,6 +21,7 @@ pub mod path;
 pub mod policy;
 pub mod resp;
 pub mod route;
+pub mod scope;
 pub mod scripts;
 pub mod sse;
 

@@ -17,4 +17,5 @@ mod policy;
 mod resilience;
 mod single;
 mod streams;
+mod tenancy;
 mod wire;

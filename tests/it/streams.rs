@@ -9,13 +9,13 @@ use serde_json::json;
 use crate::harness::{cli_for, status_json, Gateway, TestRedis, RO_TOKEN, TOKEN};
 
 /// An open event stream, read frame by frame.
-struct Sse {
+pub(crate) struct Sse {
     resp: reqwest::Response,
     buf: String,
 }
 
 impl Sse {
-    async fn open(gw: &Gateway, path: &str, token: &str) -> Self {
+    pub(crate) async fn open(gw: &Gateway, path: &str, token: &str) -> Self {
         let resp = gw
             .http
             .post(format!("{}{path}", gw.url))
@@ -34,7 +34,7 @@ impl Sse {
     }
 
     /// The next event's data (its `data:` lines joined by `\n`), skipping heartbeats.
-    async fn next(&mut self) -> String {
+    pub(crate) async fn next(&mut self) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Some(end) = self.buf.find("\n\n") {

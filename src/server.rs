@@ -54,17 +54,19 @@ impl Server {
         };
         let (backends, callers) = build_tenants(&config)?;
         let (shutdown, rx) = watch::channel(false);
+        let metrics = Metrics::new().context("registering metrics")?;
+        let streams = Streams::new(config.streams, metrics.streams_dropped_slow.clone());
         let state = Arc::new(AppState {
             auth: Auth::new(callers),
             policy: Policy::new(config.deny.iter().map(String::as_str))
                 .with_blocking(config.blocking.mode, config.blocking.max_timeout),
             cors: config.cors.clone(),
             sync: SyncTokens::new(),
-            metrics: Metrics::new().context("registering metrics")?,
+            metrics,
             max_request_size: config.max_request_size,
             body_read_timeout: config.body_read_timeout,
             backends,
-            streams: Streams::new(config.streams),
+            streams,
             shutdown: rx.clone(),
         });
         let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -27,7 +27,7 @@ use crate::protocol::policy::CommandTable;
 use crate::protocol::Command;
 
 pub use conn::Slot;
-pub use streams::{EventStream, StreamKind};
+pub use streams::{StreamConn, StreamKind};
 
 /// How a transaction ended.
 #[derive(Debug)]

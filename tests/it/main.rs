@@ -16,5 +16,6 @@ mod http;
 mod policy;
 mod resilience;
 mod single;
+mod stalled;
 mod streams;
 mod wire;

@@ -43,6 +43,11 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_MAX_REQUEST_SIZE", value_name = "BYTES")]
     pub max_request_size: Option<String>,
 
+    /// Bytes of events at most waiting for one stream's client before restdis ends the stream
+    /// (`[streams] max_buffer`): bytes, or with a unit [default: 1MiB]
+    #[arg(long, env = "RESTDIS_STREAM_MAX_BUFFER", value_name = "BYTES")]
+    pub stream_max_buffer: Option<String>,
+
     /// Time a command may take before the request gets a 504 [default: 10s]
     #[arg(long, env = "RESTDIS_COMMAND_TIMEOUT", value_name = "DURATION")]
     pub command_timeout: Option<String>,

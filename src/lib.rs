@@ -10,7 +10,8 @@
 //! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
-//!   (server-sent event streams), [`http::admin`] (`/healthz`, `/readyz`, `/metrics`).
+//!   (server-sent event streams), [`http::sse_queue`] (a stream's byte-bounded frame queue),
+//!   [`http::admin`] (`/healthz`, `/readyz`, `/metrics`).
 //! - [`auth`]: token extraction and constant-time lookup of the caller.
 //! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
 //!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags, and
@@ -19,8 +20,9 @@
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
 //!   dedicated blocking) over self-repairing pipelined connections (`backend::wire`: one
-//!   socket, commands of concurrent requests coalesced into one write); `backend::isolation`
-//!   gives each tenant on a shared Redis its own Redis ACL user.
+//!   socket, commands of concurrent requests coalesced into one write); each stream reads a
+//!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);
+//!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
 //! - [`metrics`]: Prometheus metrics.

@@ -40,6 +40,11 @@ pub struct Metrics {
     pub backends_up: IntGauge,
     /// Server-sent event streams open.
     pub open_streams: IntGauge,
+    /// Streams ended because their client fell more than `[streams] max_buffer` behind.
+    pub streams_dropped_slow: IntCounter,
+    /// Streams whose Redis connection closed or failed under them (for example Redis's own
+    /// `client-output-buffer-limit pubsub` when restdis could not read fast enough).
+    pub streams_dropped_redis: IntCounter,
 }
 
 impl Metrics {
@@ -72,6 +77,16 @@ impl Metrics {
         registry.register(Box::new(open_connections.clone()))?;
         registry.register(Box::new(backends_up.clone()))?;
         registry.register(Box::new(open_streams.clone()))?;
+        let dropped_vec = IntCounterVec::new(
+            Opts::new(
+                "restdis_streams_dropped_total",
+                "Server-sent event streams that restdis ended, by reason",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(dropped_vec.clone()))?;
+        let streams_dropped_slow = dropped_vec.get_metric_with_label_values(&["slow_consumer"])?;
+        let streams_dropped_redis = dropped_vec.get_metric_with_label_values(&["redis_closed"])?;
         let mut requests = Vec::with_capacity(ROUTES.len());
         let mut duration = Vec::with_capacity(ROUTES.len());
         for route in ROUTES {
@@ -90,6 +105,8 @@ impl Metrics {
             open_connections,
             backends_up,
             open_streams,
+            streams_dropped_slow,
+            streams_dropped_redis,
         })
     }
 

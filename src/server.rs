@@ -55,17 +55,23 @@ impl Server {
         };
         let (backends, callers, isolation_warning) = build_tenants(&config).await?;
         let (shutdown, rx) = watch::channel(false);
+        let metrics = Metrics::new().context("registering metrics")?;
+        let streams = Streams::new(
+            config.streams,
+            metrics.streams_dropped_slow.clone(),
+            metrics.streams_dropped_redis.clone(),
+        );
         let state = Arc::new(AppState {
             auth: Auth::new(callers),
             policy: Policy::new(config.deny.iter().map(String::as_str))
                 .with_blocking(config.blocking.mode, config.blocking.max_timeout),
             cors: config.cors.clone(),
             sync: SyncTokens::new(),
-            metrics: Metrics::new().context("registering metrics")?,
+            metrics,
             max_request_size: config.max_request_size,
             body_read_timeout: config.body_read_timeout,
             backends,
-            streams: Streams::new(config.streams),
+            streams,
             shutdown: rx.clone(),
             isolation_warning,
         });

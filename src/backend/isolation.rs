@@ -48,11 +48,6 @@ impl Login {
         &self.user
     }
 
-    /// The password (for redis-rs connections that log in as this user directly).
-    pub fn password(&self) -> &str {
-        &self.password
-    }
-
     fn setuser(&self, reset_passwords: bool) -> Command {
         let mut parts = vec!["ACL", "SETUSER", self.user.as_str()];
         if reset_passwords {
@@ -113,6 +108,12 @@ impl Isolation {
             },
             scope,
         }
+    }
+
+    /// What a new stream connection sends after the URL's `AUTH`: `ACL SETUSER` of the
+    /// stream user (re-created after a Redis restart), then `AUTH` as it.
+    pub fn stream_handshake(&self) -> Vec<Command> {
+        vec![self.streams.setuser(false), self.streams.auth()]
     }
 
     /// Creates (or resets) both users through `admin`, an authenticated connection, so that

@@ -30,7 +30,7 @@ use crate::protocol::Command;
 use isolation::Isolation;
 
 pub use conn::Slot;
-pub use streams::{EventStream, StreamKind};
+pub use streams::{StreamConn, StreamKind};
 
 /// How a transaction ended.
 #[derive(Debug)]

@@ -212,13 +212,18 @@ impl Shared {
     }
 }
 
-/// Opens the socket and starts the writer, reader and sweeper tasks.
-async fn open(addr: &ConnectionAddr, shared: &Arc<Shared>) -> Result<Vec<AbortHandle>, String> {
-    let mut tasks = match addr {
+/// The read half of a Redis connection, whatever its transport.
+pub(super) type ReadHalf = Box<dyn AsyncRead + Unpin + Send>;
+/// The write half of a Redis connection, whatever its transport.
+pub(super) type WriteHalf = Box<dyn AsyncWrite + Unpin + Send>;
+
+/// Opens the socket (TCP, TLS or Unix, as `addr` says) and splits it. Shared connections and
+/// stream connections (`backend::streams`) both open theirs here.
+pub(super) async fn dial(addr: &ConnectionAddr) -> Result<(ReadHalf, WriteHalf), String> {
+    match addr {
         ConnectionAddr::Tcp(host, port) => {
-            let stream = tcp(host, *port).await?;
-            let (r, w) = stream.into_split();
-            spawn_io(r, w, shared)
+            let (r, w) = tcp(host, *port).await?.into_split();
+            Ok((Box::new(r), Box::new(w)))
         }
         ConnectionAddr::TcpTls {
             host, port, insecure, ..
@@ -232,7 +237,7 @@ async fn open(addr: &ConnectionAddr, shared: &Arc<Shared>) -> Result<Vec<AbortHa
                 .await
                 .map_err(|e| format!("TLS handshake with {host}:{port} failed: {e}"))?;
             let (r, w) = tokio::io::split(stream);
-            spawn_io(r, w, shared)
+            Ok((Box::new(r), Box::new(w)))
         }
         #[cfg(unix)]
         ConnectionAddr::Unix(path) => {
@@ -240,11 +245,17 @@ async fn open(addr: &ConnectionAddr, shared: &Arc<Shared>) -> Result<Vec<AbortHa
                 .await
                 .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
             let (r, w) = stream.into_split();
-            spawn_io(r, w, shared)
+            Ok((Box::new(r), Box::new(w)))
         }
         #[allow(unreachable_patterns)]
-        other => return Err(format!("unsupported Redis address {other}")),
-    };
+        other => Err(format!("unsupported Redis address {other}")),
+    }
+}
+
+/// Opens the socket and starts the writer, reader and sweeper tasks.
+async fn open(addr: &ConnectionAddr, shared: &Arc<Shared>) -> Result<Vec<AbortHandle>, String> {
+    let (r, w) = dial(addr).await?;
+    let mut tasks = spawn_io(r, w, shared);
     tasks.push(tokio::spawn(sweeper(Arc::downgrade(shared))).abort_handle());
     Ok(tasks)
 }
@@ -287,9 +298,8 @@ where
     ]
 }
 
-/// `AUTH` and `SELECT` as the URL asks, then `then`, all in one write, checked before the
-/// connection is used.
-async fn handshake(wire: &Wire, info: &ConnectionInfo, then: &[Command]) -> Result<(), String> {
+/// `AUTH` and `SELECT` as the URL asks (none when it asks for neither).
+pub(super) fn handshake_commands(info: &ConnectionInfo) -> Vec<Command> {
     let settings = info.redis_settings();
     let mut cmds = Vec::new();
     if let Some(password) = settings.password() {
@@ -302,6 +312,13 @@ async fn handshake(wire: &Wire, info: &ConnectionInfo, then: &[Command]) -> Resu
     if settings.db() != 0 {
         cmds.push(Command::internal(&["SELECT", &db]));
     }
+    cmds
+}
+
+/// `AUTH` and `SELECT` as the URL asks, then `then`, all in one write, checked before the
+/// connection is used.
+async fn handshake(wire: &Wire, info: &ConnectionInfo, then: &[Command]) -> Result<(), String> {
+    let mut cmds = handshake_commands(info);
     cmds.extend_from_slice(then);
     if cmds.is_empty() {
         return Ok(());

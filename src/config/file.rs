@@ -109,6 +109,8 @@ pub struct StreamsFile {
     pub heartbeat: Option<String>,
     /// Whether `/monitor` is served.
     pub monitor: Option<bool>,
+    /// Bytes of frames at most waiting for one stream's client.
+    pub max_buffer: Option<Size>,
 }
 
 /// `[blocking]`.

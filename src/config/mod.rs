@@ -53,6 +53,8 @@ pub mod defaults {
     pub const STREAMS_MAX_PER_TENANT: usize = 1024;
     /// Heartbeat interval of streams.
     pub const STREAMS_HEARTBEAT: &str = "1s";
+    /// Bytes of frames at most waiting for one stream's client (1 MiB).
+    pub const STREAMS_MAX_BUFFER: u64 = 1024 * 1024;
     /// Dedicated blocking connections per backend.
     pub const BLOCKING_POOL_SIZE: usize = 16;
     /// Longest wait of a blocking command in dedicated mode.
@@ -244,7 +246,7 @@ impl Config {
             .map(Size::Text)
             .or(file.max_request_size.clone())
         {
-            Some(size) => parse_size(&size)?,
+            Some(size) => parse_size("max_request_size", &size)?,
             None => defaults::MAX_REQUEST_SIZE,
         };
         let command_timeout = duration(
@@ -316,6 +318,16 @@ impl Config {
                 defaults::STREAMS_HEARTBEAT,
             )?,
             monitor: file.streams.monitor.unwrap_or(true),
+            max_buffer: match cli
+                .stream_max_buffer
+                .clone()
+                .map(Size::Text)
+                .or(file.streams.max_buffer.clone())
+            {
+                Some(size) => usize::try_from(parse_size("streams.max_buffer", &size)?)
+                    .map_err(|_| "streams.max_buffer is out of range".to_string())?,
+                None => defaults::STREAMS_MAX_BUFFER as usize,
+            },
         };
         let blocking = BlockingSettings {
             mode: match file.blocking.mode.as_deref().unwrap_or("emulate") {
@@ -485,7 +497,7 @@ fn duration(key: &str, given: Option<&str>, default: &str) -> Result<Duration, S
     Ok(d)
 }
 
-fn parse_size(size: &Size) -> Result<u64, String> {
+fn parse_size(key: &str, size: &Size) -> Result<u64, String> {
     let text = match size {
         Size::Bytes(b) => return Ok(*b),
         Size::Text(t) => t.trim(),
@@ -494,7 +506,7 @@ fn parse_size(size: &Size) -> Result<u64, String> {
     let (num, unit) = text.split_at(split);
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("max_request_size: '{text}' is not a size like 10485760 or 10MiB"))?;
+        .map_err(|_| format!("{key}: '{text}' is not a size like 10485760 or 10MiB"))?;
     let mult = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "kb" => 1000,
@@ -503,11 +515,11 @@ fn parse_size(size: &Size) -> Result<u64, String> {
         "mib" | "m" => 1024 * 1024,
         "gb" => 1000 * 1000 * 1000,
         "gib" | "g" => 1024 * 1024 * 1024,
-        other => return Err(format!("max_request_size: unknown unit '{other}'")),
+        other => return Err(format!("{key}: unknown unit '{other}'")),
     };
     n.checked_mul(mult)
         .filter(|v| *v > 0)
-        .ok_or_else(|| format!("max_request_size: '{text}' is out of range"))
+        .ok_or_else(|| format!("{key}: '{text}' is out of range"))
 }
 
 /// 24 random bytes as hex (a generated token of 48 characters).
@@ -612,10 +624,13 @@ mod tests {
 
     #[test]
     fn sizes_and_durations() {
-        assert_eq!(parse_size(&Size::Text("10MiB".into())).unwrap(), 10 * 1024 * 1024);
-        assert_eq!(parse_size(&Size::Text("1000".into())).unwrap(), 1000);
-        assert!(parse_size(&Size::Text("ten".into())).is_err());
-        assert!(parse_size(&Size::Text("5 parsecs".into())).is_err());
+        assert_eq!(
+            parse_size("k", &Size::Text("10MiB".into())).unwrap(),
+            10 * 1024 * 1024
+        );
+        assert_eq!(parse_size("k", &Size::Text("1000".into())).unwrap(), 1000);
+        assert!(parse_size("k", &Size::Text("ten".into())).is_err());
+        assert!(parse_size("k", &Size::Text("5 parsecs".into())).is_err());
         assert_eq!(
             duration("k", Some("250ms"), "1s").unwrap(),
             Duration::from_millis(250)

@@ -8,6 +8,7 @@ pub mod drain;
 pub mod handler;
 pub mod reply;
 pub mod sse;
+pub mod sse_queue;
 
 use std::convert::Infallible;
 use std::future::Future;

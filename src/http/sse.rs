@@ -2,7 +2,10 @@
 //! a `text/event-stream` response whose headers and first events go out at once, fed by a
 //! task that forwards Redis events as they come. The task stops, and the stream's dedicated
 //! Redis connection closes, when the client goes away (a failed write, found at the latest by
-//! the next heartbeat comment), when Redis closes the connection, or on shutdown.
+//! the next heartbeat comment), when Redis closes the connection, on shutdown, or when the
+//! client falls too far behind: more than `[streams] max_buffer` bytes of frames waiting for it
+//! ([`sse_queue`](super::sse_queue)). Then the waiting frames are discarded, the stream ends with
+//! a final `data: error,slow consumer: ...` event, and `restdis_streams_dropped_total` counts it.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,14 +15,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use http_body::Frame;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use tokio::sync::{mpsc, watch};
+use prometheus::IntCounter;
+use tokio::sync::watch;
 
 use super::reply::{Body, HttpResponse};
-use crate::backend::{EventStream, StreamKind};
+use super::sse_queue::{self, PushError};
+use crate::backend::{StreamConn, StreamKind};
 use crate::dispatch::Caller;
 use crate::error::Error;
 use crate::protocol::sse::{frame, Event, HEARTBEAT};
@@ -35,12 +39,18 @@ pub struct StreamSettings {
     pub heartbeat: Duration,
     /// Whether `/monitor` is served at all.
     pub monitor: bool,
+    /// Bytes of frames at most waiting for one client; past that the stream is dropped.
+    pub max_buffer: usize,
 }
 
 /// Counts open streams against the limits.
 pub struct Streams {
     settings: StreamSettings,
     open: Arc<AtomicUsize>,
+    /// Streams ended because their client fell behind.
+    dropped_slow: IntCounter,
+    /// Streams ended because their Redis connection closed or failed.
+    dropped_redis: IntCounter,
 }
 
 /// Holds one stream's place in the counts until dropped.
@@ -57,11 +67,14 @@ impl Drop for Slot {
 }
 
 impl Streams {
-    /// Streams with these settings.
-    pub fn new(settings: StreamSettings) -> Self {
+    /// Streams with these settings; `dropped_slow` counts the streams ended because their
+    /// client fell behind, `dropped_redis` those whose Redis connection ended under them.
+    pub fn new(settings: StreamSettings, dropped_slow: IntCounter, dropped_redis: IntCounter) -> Self {
         Self {
             settings,
             open: Arc::new(AtomicUsize::new(0)),
+            dropped_slow,
+            dropped_redis,
         }
     }
 
@@ -116,10 +129,22 @@ impl Streams {
             ));
         }
         let slot = self.reserve(caller)?;
-        let (initial, events) = caller.tenant.backend.open_stream(kind, &names).await?;
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(pump(initial, events, tx, self.settings.heartbeat, shutdown, slot));
-        let mut resp = Response::new(Body::Right(SseBody { rx }));
+        let (initial, conn) = caller.tenant.backend.open_stream(kind, &names).await?;
+        let (tx, rx) = sse_queue::channel(self.settings.max_buffer);
+        tokio::spawn(pump(Pump {
+            initial,
+            conn,
+            tx,
+            heartbeat: self.settings.heartbeat,
+            shutdown,
+            dropped_slow: self.dropped_slow.clone(),
+            dropped_redis: self.dropped_redis.clone(),
+            max_buffer: self.settings.max_buffer,
+        }));
+        // The body holds the stream's place under the caps: a dropped stream whose client has
+        // not yet read its final event still counts (and still holds hyper's buffer).
+        let body = SseBody { rx, _slot: slot };
+        let mut resp = Response::new(Body::Right(body));
         *resp.status_mut() = StatusCode::OK;
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
@@ -129,45 +154,96 @@ impl Streams {
     }
 }
 
-async fn pump(
+/// What a stream's task needs.
+struct Pump {
     initial: Vec<Event>,
-    mut events: EventStream,
-    tx: mpsc::Sender<Bytes>,
+    conn: StreamConn,
+    tx: sse_queue::Sender,
     heartbeat: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    _slot: Slot,
-) {
+    shutdown: watch::Receiver<bool>,
+    dropped_slow: IntCounter,
+    dropped_redis: IntCounter,
+    max_buffer: usize,
+}
+
+/// The final event of a stream whose client fell behind.
+pub fn slow_consumer_frame(max_buffer: usize) -> Bytes {
+    Bytes::from(format!(
+        "data: error,slow consumer: more than {max_buffer} bytes of events were waiting for this \
+         client, so restdis closed the stream; messages after the last one received are lost\n\n"
+    ))
+}
+
+/// The final event of a stream whose Redis connection closed or failed.
+pub fn redis_closed_frame(why: &str) -> Bytes {
+    Bytes::from(format!(
+        "data: error,the Redis connection of this stream closed ({why}); subscribe again\n\n"
+    ))
+}
+
+/// Forwards Redis events to the body as frames, reading from Redis only when the last event
+/// has been queued; ends as the module doc says.
+async fn pump(p: Pump) {
+    let Pump {
+        initial,
+        mut conn,
+        tx,
+        heartbeat,
+        mut shutdown,
+        dropped_slow,
+        dropped_redis,
+        max_buffer,
+    } = p;
+    let mut full = false;
     for event in &initial {
-        if tx.send(Bytes::from(frame(event))).await.is_err() {
-            return;
+        match tx.push(Bytes::from(frame(event))) {
+            Ok(()) => {}
+            Err(PushError::Gone) => return,
+            Err(PushError::Full) => full = true,
         }
     }
     let mut beat = tokio::time::interval(heartbeat);
     beat.tick().await;
-    loop {
+    while !full {
         tokio::select! {
-            event = events.next() => match event {
-                Some(event) => {
-                    if tx.send(Bytes::from(frame(&event))).await.is_err() {
-                        break;
-                    }
+            event = conn.next_event() => match event {
+                Ok(Some(event)) => match tx.push(Bytes::from(frame(&event))) {
+                    Ok(()) => {}
+                    Err(PushError::Gone) => return,
+                    Err(PushError::Full) => full = true,
+                },
+                Ok(None) => {
+                    dropped_redis.inc();
+                    tx.end_with(redis_closed_frame("Redis closed it"));
+                    return;
                 }
-                None => break,
+                Err(why) => {
+                    tracing::debug!(%why, "stream connection failed");
+                    dropped_redis.inc();
+                    tx.end_with(redis_closed_frame(&why));
+                    return;
+                }
             },
             _ = beat.tick() => {
-                if tx.send(Bytes::from_static(HEARTBEAT)).await.is_err() {
-                    break;
+                if tx.push_if_idle(Bytes::from_static(HEARTBEAT)).is_err() {
+                    return;
                 }
             }
-            _ = tx.closed() => break,
-            _ = shutdown.changed() => break,
+            _ = tx.gone() => return,
+            _ = shutdown.changed() => return,
         }
     }
+    dropped_slow.inc();
+    tracing::info!(max_buffer, "stream dropped: its client fell too far behind");
+    // Frees the backlog now; the Redis connection closes as `conn` drops.
+    tx.end_with(slow_consumer_frame(max_buffer));
+    drop(conn);
 }
 
 /// The body of a stream: frames as the pump sends them; it ends when the pump stops.
 pub struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: sse_queue::Receiver,
+    _slot: Slot,
 }
 
 impl http_body::Body for SseBody {
@@ -178,6 +254,6 @@ impl http_body::Body for SseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        self.rx.poll_next(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
     }
 }

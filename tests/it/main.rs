@@ -16,6 +16,7 @@ mod http;
 mod policy;
 mod resilience;
 mod single;
+mod stalled;
 mod streams;
 mod tenancy;
 mod wire;

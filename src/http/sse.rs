@@ -209,7 +209,10 @@ async fn pump(p: Pump) {
             event = conn.next_event() => match event {
                 Ok(Some(event)) => match tx.push(Bytes::from(frame(&event))) {
                     Ok(()) => {}
-                    Err(PushError::Gone) => return,
+                    Err(PushError::Gone) => {
+                        tracing::debug!("stream ended: its client went away");
+                        return;
+                    }
                     Err(PushError::Full) => full = true,
                 },
                 Ok(None) => {
@@ -229,7 +232,10 @@ async fn pump(p: Pump) {
                     return;
                 }
             }
-            _ = tx.gone() => return,
+            _ = tx.gone() => {
+                tracing::debug!("stream ended: its client went away");
+                return;
+            }
             _ = shutdown.changed() => return,
         }
     }

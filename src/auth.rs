@@ -49,7 +49,7 @@ impl Auth {
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme in any case, spaces trimmed).
-fn bearer(value: &HeaderValue) -> Option<&[u8]> {
+pub fn bearer(value: &HeaderValue) -> Option<&[u8]> {
     let value = value.as_bytes().trim_ascii();
     let (scheme, rest) = value.split_at(value.iter().position(|b| *b == b' ')?);
     if scheme.eq_ignore_ascii_case(b"bearer") {
@@ -62,7 +62,7 @@ fn bearer(value: &HeaderValue) -> Option<&[u8]> {
 /// Constant-time equality; the time depends only on the configured token's length. The
 /// differences are OR-ed together with no branch on the data, and the result passes through
 /// `black_box` so the compiler cannot turn the loop into an early exit.
-fn ct_eq(presented: &[u8], configured: &[u8]) -> bool {
+pub fn ct_eq(presented: &[u8], configured: &[u8]) -> bool {
     let mut diff = (presented.len() ^ configured.len()) as u64;
     for (i, c) in configured.iter().enumerate() {
         diff |= u64::from(presented.get(i).copied().unwrap_or(0) ^ c);

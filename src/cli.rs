@@ -78,6 +78,16 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_SHARED_REDIS_ISOLATION", value_name = "acl|off")]
     pub shared_redis_isolation: Option<String>,
 
+    /// Bearer token the admin listener asks for on /usage and /metrics (/healthz and /readyz
+    /// stay open for probes) [default: none]
+    #[arg(
+        long,
+        env = "RESTDIS_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
     /// Validate the configuration, print a summary and exit
     #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
     pub check_config: bool,

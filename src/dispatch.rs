@@ -28,6 +28,8 @@ pub struct Tenant {
     pub shared: bool,
     /// Its streams open now (for the per-tenant limit).
     pub open_streams: Arc<std::sync::atomic::AtomicUsize>,
+    /// Its usage, caps and metrics.
+    pub meter: Arc<crate::metering::Meter>,
 }
 
 /// Who is asking: a tenant, through a full or a read-only token.

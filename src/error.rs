@@ -46,6 +46,14 @@ pub enum Error {
     /// A streaming or connection limit was reached (429).
     #[error("ERR {0}")]
     TooMany(String),
+    /// A tenant's quota or rate limit refused the request (429, with `Retry-After`).
+    #[error("{message}")]
+    Quota {
+        /// Upstash's words (`ERR max daily request limit exceeded. Limit: N, Usage: M`).
+        message: String,
+        /// Seconds until a retry can succeed.
+        retry_after: u64,
+    },
     /// A bug or an unexpected failure inside restdis (500).
     #[error("ERR internal error")]
     Internal(String),
@@ -62,7 +70,7 @@ impl Error {
             Error::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Error::Unavailable(_) | Error::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Error::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::TooMany(_) | Error::Quota { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +87,7 @@ impl Error {
             Error::Overloaded(_) => "overloaded",
             Error::Timeout(_) => "timeout",
             Error::TooMany(_) => "too_many",
+            Error::Quota { .. } => "quota",
             Error::Internal(_) => "internal",
         }
     }

@@ -25,6 +25,8 @@
 //!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
+//! - [`metering`]: usage per tenant, quotas and the rate limit (admission before Redis),
+//!   usage kept in Redis, quota alerts and their webhook.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`devredis`]: the private redis-server of the dev default.
 //! - [`telemetry`]: logging set-up.
@@ -37,6 +39,7 @@ pub mod devredis;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod metering;
 pub mod metrics;
 pub mod protocol;
 pub mod server;

@@ -7,9 +7,128 @@ use std::time::Duration;
 
 use hyper::StatusCode;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::metering::quota::Kind;
+
+/// Reasons a tenant's request is refused by metering (`restdis_tenant_rejected_total`).
+const REJECT_REASONS: [&str; 5] = [
+    "daily_commands",
+    "monthly_commands",
+    "daily_bandwidth",
+    "monthly_bandwidth",
+    "rate",
+];
+/// Error kinds per tenant (`restdis_tenant_errors_total`): restdis's error codes, and
+/// `redis` for error replies of Redis inside a 200 or 400.
+const ERROR_KINDS: [&str; 10] = [
+    "bad_request",
+    "redis",
+    "unavailable",
+    "timeout",
+    "overloaded",
+    "too_many",
+    "too_large",
+    "body_timeout",
+    "quota",
+    "internal",
+];
+
+/// One tenant's metric handles, resolved once.
+#[derive(Clone)]
+pub struct TenantMetrics {
+    /// Authenticated HTTP requests.
+    pub requests: IntCounter,
+    /// Redis commands admitted (each pipeline or transaction entry counts).
+    pub commands: IntCounter,
+    /// Request body bytes of admitted requests.
+    pub bytes_received: IntCounter,
+    /// Response body bytes.
+    pub bytes_sent: IntCounter,
+    /// Streams open.
+    pub streams_open: IntGauge,
+    rejected: Vec<IntCounter>,
+    errors: Vec<IntCounter>,
+    ratio: Vec<Gauge>,
+    limit: Vec<IntGauge>,
+}
+
+impl TenantMetrics {
+    /// Handles registered nowhere (unit tests).
+    pub fn unregistered() -> Result<Self, prometheus::Error> {
+        let c = || IntCounter::new("unregistered", "unregistered");
+        let g = || IntGauge::new("unregistered", "unregistered");
+        Ok(Self {
+            requests: c()?,
+            commands: c()?,
+            bytes_received: c()?,
+            bytes_sent: c()?,
+            streams_open: g()?,
+            rejected: REJECT_REASONS.iter().map(|_| c()).collect::<Result<_, _>>()?,
+            errors: ERROR_KINDS.iter().map(|_| c()).collect::<Result<_, _>>()?,
+            ratio: Kind::ALL
+                .iter()
+                .map(|_| Gauge::new("unregistered", "unregistered"))
+                .collect::<Result<_, _>>()?,
+            limit: Kind::ALL.iter().map(|_| g()).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// The refusals counter of `reason` (a quota name or `rate`).
+    pub fn rejected(&self, reason: &str) -> &IntCounter {
+        let i = REJECT_REASONS.iter().position(|r| *r == reason).unwrap_or(0);
+        &self.rejected[i]
+    }
+
+    /// The errors counter of `kind` (an `Error::code`, or `redis`).
+    pub fn error(&self, kind: &str) -> Option<&IntCounter> {
+        ERROR_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map(|i| &self.errors[i])
+    }
+
+    /// The usage/limit gauge of a quota.
+    pub fn ratio(&self, kind: Kind) -> &Gauge {
+        &self.ratio[kind as usize]
+    }
+
+    /// The limit gauge of a quota.
+    pub fn limit(&self, kind: Kind) -> &IntGauge {
+        &self.limit[kind as usize]
+    }
+}
+
+/// One backend's metric handles.
+#[derive(Clone)]
+pub struct BackendMetrics {
+    /// Time of each round trip to Redis (one command or one batch).
+    pub duration: Histogram,
+    /// Requests in flight to this Redis (set at scrape time).
+    pub in_flight: IntGauge,
+    /// Requests waiting for a place under `max_in_flight` (set at scrape time).
+    pub queued: IntGauge,
+    /// Live shared connections (set at scrape time).
+    pub connections: IntGauge,
+    /// Connections made again after a loss.
+    pub reconnections: IntCounter,
+}
+
+impl BackendMetrics {
+    /// Handles registered nowhere (backends made outside a server, such as the usage store).
+    pub fn unregistered() -> Result<Self, prometheus::Error> {
+        let g = || IntGauge::new("unregistered", "unregistered");
+        Ok(Self {
+            duration: Histogram::with_opts(HistogramOpts::new("unregistered", "unregistered"))?,
+            in_flight: g()?,
+            queued: g()?,
+            connections: g()?,
+            reconnections: IntCounter::new("unregistered", "unregistered")?,
+        })
+    }
+}
 
 /// Route labels, in the order of [`route_index`].
 const ROUTES: [&str; 7] = [
@@ -45,6 +164,28 @@ pub struct Metrics {
     /// Streams whose Redis connection closed or failed under them (for example Redis's own
     /// `client-output-buffer-limit pubsub` when restdis could not read fast enough).
     pub streams_dropped_redis: IntCounter,
+    tenant_requests: IntCounterVec,
+    tenant_commands: IntCounterVec,
+    tenant_bytes_received: IntCounterVec,
+    tenant_bytes_sent: IntCounterVec,
+    tenant_streams: IntGaugeVec,
+    tenant_rejected: IntCounterVec,
+    tenant_errors: IntCounterVec,
+    quota_ratio: GaugeVec,
+    quota_limit: IntGaugeVec,
+    /// Quota alerts fired, by tenant, quota and threshold.
+    pub alerts: IntCounterVec,
+    /// Webhook deliveries that succeeded.
+    pub webhook_ok: IntCounter,
+    /// Webhook deliveries that failed after every attempt.
+    pub webhook_failed: IntCounter,
+    /// Usage flushes to Redis that failed.
+    pub usage_flush_errors: IntCounter,
+    redis_duration: HistogramVec,
+    redis_in_flight: IntGaugeVec,
+    redis_queued: IntGaugeVec,
+    redis_connections: IntGaugeVec,
+    redis_reconnections: IntCounterVec,
 }
 
 impl Metrics {
@@ -87,6 +228,112 @@ impl Metrics {
         registry.register(Box::new(dropped_vec.clone()))?;
         let streams_dropped_slow = dropped_vec.get_metric_with_label_values(&["slow_consumer"])?;
         let streams_dropped_redis = dropped_vec.get_metric_with_label_values(&["redis_closed"])?;
+        let counter_vec =
+            |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
+                let v = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(v.clone()))?;
+                Ok(v)
+            };
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| -> Result<IntGaugeVec, prometheus::Error> {
+            let v = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(v.clone()))?;
+            Ok(v)
+        };
+        let tenant_requests = counter_vec(
+            "restdis_tenant_requests_total",
+            "Authenticated HTTP requests per tenant",
+            &["tenant"],
+        )?;
+        let tenant_commands = counter_vec(
+            "restdis_tenant_commands_total",
+            "Redis commands admitted per tenant (each pipeline or transaction entry counts)",
+            &["tenant"],
+        )?;
+        let tenant_bytes_received = counter_vec(
+            "restdis_tenant_bytes_received_total",
+            "Request body bytes of admitted requests, per tenant",
+            &["tenant"],
+        )?;
+        let tenant_bytes_sent = counter_vec(
+            "restdis_tenant_bytes_sent_total",
+            "Response body bytes per tenant",
+            &["tenant"],
+        )?;
+        let tenant_streams = gauge_vec(
+            "restdis_tenant_streams_open",
+            "Server-sent event streams open per tenant",
+            &["tenant"],
+        )?;
+        let tenant_rejected = counter_vec(
+            "restdis_tenant_rejected_total",
+            "Requests refused by a quota or the rate limit, per tenant and reason",
+            &["tenant", "reason"],
+        )?;
+        let tenant_errors = counter_vec(
+            "restdis_tenant_errors_total",
+            "Error responses and Redis error replies per tenant, by kind",
+            &["tenant", "kind"],
+        )?;
+        let quota_ratio = GaugeVec::new(
+            Opts::new(
+                "restdis_quota_used_ratio",
+                "Usage over limit in the current period, per tenant and quota",
+            ),
+            &["tenant", "quota"],
+        )?;
+        registry.register(Box::new(quota_ratio.clone()))?;
+        let quota_limit = gauge_vec(
+            "restdis_quota_limit",
+            "The limit of each quota that has one",
+            &["tenant", "quota"],
+        )?;
+        let alerts = counter_vec(
+            "restdis_alerts_total",
+            "Quota alerts fired, by tenant, quota and threshold",
+            &["tenant", "quota", "threshold"],
+        )?;
+        let webhook = counter_vec(
+            "restdis_webhook_deliveries_total",
+            "Quota alert webhook deliveries, by result",
+            &["result"],
+        )?;
+        let usage_flush_errors = IntCounter::new(
+            "restdis_usage_flush_errors_total",
+            "Usage flushes to Redis that failed (the counts are kept and written later)",
+        )?;
+        registry.register(Box::new(usage_flush_errors.clone()))?;
+        let redis_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "restdis_redis_command_duration_seconds",
+                "Time of each round trip to Redis (one command or one pipelined batch), per backend",
+            )
+            .buckets(vec![
+                0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                5.0,
+            ]),
+            &["backend"],
+        )?;
+        registry.register(Box::new(redis_duration.clone()))?;
+        let redis_in_flight = gauge_vec(
+            "restdis_redis_requests_in_flight",
+            "Requests in flight to Redis, per backend",
+            &["backend"],
+        )?;
+        let redis_queued = gauge_vec(
+            "restdis_redis_requests_queued",
+            "Requests waiting for a place under max_in_flight, per backend",
+            &["backend"],
+        )?;
+        let redis_connections = gauge_vec(
+            "restdis_redis_connections",
+            "Live shared Redis connections, per backend",
+            &["backend"],
+        )?;
+        let redis_reconnections = counter_vec(
+            "restdis_redis_reconnections_total",
+            "Shared Redis connections made again after a loss, per backend",
+            &["backend"],
+        )?;
         let mut requests = Vec::with_capacity(ROUTES.len());
         let mut duration = Vec::with_capacity(ROUTES.len());
         for route in ROUTES {
@@ -107,6 +354,67 @@ impl Metrics {
             open_streams,
             streams_dropped_slow,
             streams_dropped_redis,
+            tenant_requests,
+            tenant_commands,
+            tenant_bytes_received,
+            tenant_bytes_sent,
+            tenant_streams,
+            tenant_rejected,
+            tenant_errors,
+            quota_ratio,
+            quota_limit,
+            alerts,
+            webhook_ok: webhook.get_metric_with_label_values(&["ok"])?,
+            webhook_failed: webhook.get_metric_with_label_values(&["failed"])?,
+            usage_flush_errors,
+            redis_duration,
+            redis_in_flight,
+            redis_queued,
+            redis_connections,
+            redis_reconnections,
+        })
+    }
+
+    /// The handles of tenant `name` (its series appear at once, at zero).
+    pub fn tenant(&self, name: &str) -> Result<TenantMetrics, prometheus::Error> {
+        let limit = |k: &Kind| self.quota_limit.get_metric_with_label_values(&[name, k.name()]);
+        Ok(TenantMetrics {
+            requests: self.tenant_requests.get_metric_with_label_values(&[name])?,
+            commands: self.tenant_commands.get_metric_with_label_values(&[name])?,
+            bytes_received: self.tenant_bytes_received.get_metric_with_label_values(&[name])?,
+            bytes_sent: self.tenant_bytes_sent.get_metric_with_label_values(&[name])?,
+            streams_open: self.tenant_streams.get_metric_with_label_values(&[name])?,
+            rejected: REJECT_REASONS
+                .iter()
+                .map(|r| self.tenant_rejected.get_metric_with_label_values(&[name, r]))
+                .collect::<Result<_, _>>()?,
+            errors: ERROR_KINDS
+                .iter()
+                .map(|k| self.tenant_errors.get_metric_with_label_values(&[name, k]))
+                .collect::<Result<_, _>>()?,
+            ratio: Kind::ALL
+                .iter()
+                .map(|k| self.quota_ratio.get_metric_with_label_values(&[name, k.name()]))
+                .collect::<Result<_, _>>()?,
+            limit: Kind::ALL.iter().map(limit).collect::<Result<_, _>>()?,
+        })
+    }
+
+    /// Removes the quota series of quotas a tenant does not have (a ratio of an unlimited
+    /// quota means nothing).
+    pub fn drop_unlimited(&self, name: &str, kind: Kind) {
+        let _ = self.quota_ratio.remove_label_values(&[name, kind.name()]);
+        let _ = self.quota_limit.remove_label_values(&[name, kind.name()]);
+    }
+
+    /// The handles of backend `label`.
+    pub fn backend(&self, label: &str) -> Result<BackendMetrics, prometheus::Error> {
+        Ok(BackendMetrics {
+            duration: self.redis_duration.get_metric_with_label_values(&[label])?,
+            in_flight: self.redis_in_flight.get_metric_with_label_values(&[label])?,
+            queued: self.redis_queued.get_metric_with_label_values(&[label])?,
+            connections: self.redis_connections.get_metric_with_label_values(&[label])?,
+            reconnections: self.redis_reconnections.get_metric_with_label_values(&[label])?,
         })
     }
 

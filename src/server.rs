@@ -20,6 +20,9 @@ use crate::devredis::{self, DevRedis};
 use crate::dispatch::{Caller, Tenant};
 use crate::http::sse::Streams;
 use crate::http::{self, admin, handler, reply::SyncTokens, ListenerLimits};
+use crate::metering::alerts::Webhook;
+use crate::metering::quota::Kind;
+use crate::metering::{Clock, Meter, Metering};
 use crate::metrics::Metrics;
 use crate::protocol::policy::Policy;
 use crate::state::AppState;
@@ -49,20 +52,44 @@ impl Server {
             for t in &mut config.tenants {
                 t.redis_url = redis.url.clone();
             }
+            config.metering.redis_url = redis.url.clone();
             Some(redis)
         } else {
             None
         };
-        let (backends, callers, isolation_warning) = build_tenants(&config).await?;
-        let (shutdown, rx) = watch::channel(false);
         let metrics = Metrics::new().context("registering metrics")?;
+        let clock = Arc::new(Clock::default());
+        let built = build_tenants(&config, &metrics, &clock).await?;
+        let webhook = match &config.metering.webhook_url {
+            Some(url) => Some(
+                Webhook::new(
+                    url.clone(),
+                    config.metering.webhook_secret.clone(),
+                    metrics.webhook_ok.clone(),
+                    metrics.webhook_failed.clone(),
+                )
+                .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let metering = Arc::new(Metering::new(
+            built.meters,
+            built.store,
+            webhook,
+            clock,
+            metrics.alerts.clone(),
+            metrics.usage_flush_errors.clone(),
+        ));
+        // Usage so far (after a restart, or from other instances) applies from the first request.
+        metering.load().await;
+        let (shutdown, rx) = watch::channel(false);
         let streams = Streams::new(
             config.streams,
             metrics.streams_dropped_slow.clone(),
             metrics.streams_dropped_redis.clone(),
         );
         let state = Arc::new(AppState {
-            auth: Auth::new(callers),
+            auth: Auth::new(built.callers),
             policy: Policy::new(config.deny.iter().map(String::as_str))
                 .with_blocking(config.blocking.mode, config.blocking.max_timeout),
             cors: config.cors.clone(),
@@ -70,20 +97,23 @@ impl Server {
             metrics,
             max_request_size: config.max_request_size,
             body_read_timeout: config.body_read_timeout,
-            backends,
+            backends: built.backends,
             streams,
             shutdown: rx.clone(),
-            isolation_warning,
+            isolation_warning: built.warning,
+            metering: metering.clone(),
+            admin_token: config.admin_token.clone(),
         });
         let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
-        let mut tasks = vec![tokio::spawn(http::serve(
+        let mut tasks = vec![tokio::spawn(metering.run(rx.clone()))];
+        tasks.push(tokio::spawn(http::serve(
             api,
             state.clone(),
             handler::handle,
             config.limits,
             rx.clone(),
-        ))];
+        )));
         let mut admin_addr = None;
         if let Some(addr) = config.admin_listen {
             let listener = listen(addr).with_context(|| format!("cannot listen on {addr} (admin)"))?;
@@ -123,13 +153,24 @@ impl Server {
     }
 }
 
-/// Every backend, the token table's entries, and the warning of unisolated shared tenants.
-type Tenants = (Vec<Arc<Backend>>, Vec<(String, Caller)>, Option<String>);
+/// What [`build_tenants`] makes.
+struct Built {
+    /// Every backend.
+    backends: Vec<Arc<Backend>>,
+    /// The token table's entries.
+    callers: Vec<(String, Caller)>,
+    /// Set when tenants share a Redis without isolation.
+    warning: Option<String>,
+    /// One meter per tenant, in configuration order.
+    meters: Vec<Arc<Meter>>,
+    /// The Redis database that keeps usage, when usage is persisted.
+    store: Option<Arc<Backend>>,
+}
 
 /// One backend per distinct (Redis URL, DB); one caller per token. Tenants on different
 /// databases of one Redis get ACL users of their own (`backend::isolation`) unless the
 /// configuration turns that off.
-async fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
+async fn build_tenants(config: &Config, metrics: &Metrics, clock: &Clock) -> anyhow::Result<Built> {
     let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
     let mut callers = Vec::new();
     let mut infos = Vec::new();
@@ -142,9 +183,45 @@ async fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
         let db = t.db.unwrap_or(info.redis_settings().db());
         infos.push((info, db));
     }
+    // The usage store counts as one more database on its server: tenants there are isolated
+    // from it like from each other, so no tenant command can read or reset usage.
+    let store_info = if config.metering.persist {
+        let info = config
+            .metering
+            .redis_url
+            .as_str()
+            .into_connection_info()
+            .context("metering: invalid Redis URL")?;
+        let db = config.metering.db;
+        let info = info
+            .clone()
+            .set_redis_settings(info.redis_settings().clone().set_db(db));
+        Some(info)
+    } else {
+        None
+    };
+    let tenant_count = infos.len();
+    if let Some(info) = &store_info {
+        infos.push((info.clone(), config.metering.db));
+    }
     let servers = identify(&infos).await;
+    if store_info.is_some() {
+        let store = &servers[tenant_count];
+        for (i, t) in config.tenants.iter().enumerate() {
+            if servers[i] == *store && infos[i].1 == config.metering.db {
+                anyhow::bail!(
+                    "tenant '{}' uses database {} of the Redis that keeps usage; give [metering] db \
+                     another database, or the tenant another db",
+                    t.name,
+                    config.metering.db
+                );
+            }
+        }
+    }
+    let mut meters = Vec::with_capacity(config.tenants.len());
     let mut unisolated = Vec::new();
     for (i, (t, (mut info, db))) in config.tenants.iter().zip(infos.clone()).enumerate() {
+        // (`infos` may end with the usage store, which `zip` leaves out here.)
         // Tenants on different databases of one Redis must not reach across them.
         let shared = infos
             .iter()
@@ -169,18 +246,39 @@ async fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
                 max_in_flight: config.max_in_flight,
                 queue_timeout: config.queue_timeout,
             };
-            let backend = Backend::start(&t.name, info, sizes, config.command_timeout, isolation);
+            let backend = Backend::start(
+                &t.name,
+                info,
+                sizes,
+                config.command_timeout,
+                isolation,
+                metrics.backend(&t.name)?,
+            );
             backends.insert(key.clone(), backend);
         }
         let Some(backend) = backends.get(&key).cloned() else {
             anyhow::bail!("tenant '{}': no backend", t.name);
         };
+        let meter = Arc::new(Meter::new(
+            &t.name,
+            t.limits,
+            t.alert_thresholds.clone(),
+            metrics.tenant(&t.name)?,
+            clock.now(),
+        ));
+        for kind in Kind::ALL {
+            if t.limits.of(kind).is_none() {
+                metrics.drop_unlimited(&t.name, kind);
+            }
+        }
+        meters.push(meter.clone());
         let tenant = Arc::new(Tenant {
             name: t.name.clone(),
             backend,
             db,
             shared,
-            open_streams: Default::default(),
+            open_streams: meter.open_streams.clone(),
+            meter,
         });
         for token in &t.tokens {
             callers.push((
@@ -211,7 +309,24 @@ async fn build_tenants(config: &Config) -> anyhow::Result<Tenants> {
     if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    Ok((backends.into_values().collect(), callers, warning))
+    let store = store_info.map(|info| {
+        let sizes = Sizes {
+            connections: 1,
+            blocking_pool: 1,
+            max_in_flight: 1024,
+            queue_timeout: config.queue_timeout,
+        };
+        let unregistered = crate::metrics::BackendMetrics::unregistered();
+        unregistered.map(|m| Backend::start("usage-store", info, sizes, config.command_timeout, None, m))
+    });
+    let store = store.transpose()?;
+    Ok(Built {
+        backends: backends.into_values().collect(),
+        callers,
+        warning,
+        meters,
+        store,
+    })
 }
 
 /// Sets up the ACL users of tenant `name` on its shared Redis (`info`: its URL and database),

@@ -35,4 +35,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// Set when tenants share a Redis without isolation (shown by `/readyz`).
     pub isolation_warning: Option<String>,
+    /// Usage, quotas and alerts of every tenant.
+    pub metering: Arc<crate::metering::Metering>,
+    /// Bearer token of the admin listener's `/usage` and `/metrics`.
+    pub admin_token: Option<String>,
 }

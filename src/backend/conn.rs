@@ -34,6 +34,8 @@ pub struct Slot {
     /// Counts connections made, so a late failure of an old connection cannot take down its
     /// replacement.
     generation: AtomicU64,
+    /// Counts connections made again after a loss.
+    reconnections: prometheus::IntCounter,
 }
 
 impl Slot {
@@ -43,6 +45,7 @@ impl Slot {
         info: ConnectionInfo,
         handshake: Vec<Command>,
         timeout: Duration,
+        reconnections: prometheus::IntCounter,
     ) -> Arc<Self> {
         let slot = Arc::new(Self {
             label,
@@ -52,6 +55,7 @@ impl Slot {
             conn: RwLock::new(None),
             reconnecting: AtomicBool::new(false),
             generation: AtomicU64::new(0),
+            reconnections,
         });
         slot.reconnect();
         tokio::spawn(health_loop(Arc::downgrade(&slot)));
@@ -129,7 +133,9 @@ async fn reconnect_loop(weak: Weak<Slot>) {
         match Wire::connect_as(&slot.info, &slot.handshake, CONNECT_TIMEOUT, slot.timeout).await {
             Ok(owner) => {
                 if let Ok(mut c) = slot.conn.write() {
-                    slot.generation.fetch_add(1, Ordering::AcqRel);
+                    if slot.generation.fetch_add(1, Ordering::AcqRel) > 0 {
+                        slot.reconnections.inc();
+                    }
                     *c = Some(owner);
                 }
                 slot.reconnecting.store(false, Ordering::Release);

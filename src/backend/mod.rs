@@ -23,6 +23,7 @@ use std::time::Duration;
 use redis::{ConnectionInfo, Value};
 
 use crate::error::Error;
+use crate::metrics::BackendMetrics;
 use crate::protocol::encode::error_text;
 use crate::protocol::policy::CommandTable;
 use crate::protocol::scope::Scope;
@@ -72,6 +73,9 @@ pub struct Backend {
     queue_timeout: Duration,
     /// For a tenant on a shared Redis: the ACL users its connections switch to.
     isolation: Option<Arc<Isolation>>,
+    metrics: BackendMetrics,
+    /// Requests waiting for a place under `max_in_flight` now.
+    waiting: AtomicUsize,
 }
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
@@ -87,11 +91,20 @@ impl Backend {
         sizes: Sizes,
         timeout: Duration,
         isolation: Option<Isolation>,
+        metrics: BackendMetrics,
     ) -> Arc<Self> {
         let connections = sizes.connections;
         let handshake = isolation.as_ref().map(Isolation::handshake).unwrap_or_default();
         let slots = (0..connections.max(1))
-            .map(|_| Slot::start(label.to_string(), info.clone(), handshake.clone(), timeout))
+            .map(|_| {
+                Slot::start(
+                    label.to_string(),
+                    info.clone(),
+                    handshake.clone(),
+                    timeout,
+                    metrics.reconnections.clone(),
+                )
+            })
             .collect();
         Arc::new(Self {
             label: label.to_string(),
@@ -107,7 +120,24 @@ impl Backend {
             max_in_flight: sizes.max_in_flight.max(1),
             queue_timeout: sizes.queue_timeout,
             isolation: isolation.map(Arc::new),
+            metrics,
+            waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// Sets the gauges read at scrape time (in flight, queued, live connections), so the
+    /// request path pays nothing for them.
+    pub fn refresh_gauges(&self) {
+        let free = self.in_flight.available_permits();
+        self.metrics
+            .in_flight
+            .set(self.max_in_flight.saturating_sub(free) as i64);
+        self.metrics
+            .queued
+            .set(self.waiting.load(Ordering::Relaxed) as i64);
+        self.metrics
+            .connections
+            .set(self.slots.iter().filter(|s| s.is_connected()).count() as i64);
     }
 
     /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or
@@ -147,7 +177,9 @@ impl Backend {
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let _place = self.admit().await?;
         let (slot, wire, generation) = self.pick()?;
+        let started = std::time::Instant::now();
         let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
         replies
             .pop()
             .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
@@ -160,7 +192,9 @@ impl Backend {
         }
         let _place = self.admit().await?;
         let (slot, wire, generation) = self.pick()?;
+        let started = std::time::Instant::now();
         let values = slot.send(&wire, generation, cmds).await?;
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(
                 "Redis answered {} replies to {} commands",
@@ -236,7 +270,10 @@ impl Backend {
         if let Ok(place) = self.in_flight.try_acquire() {
             return Ok(place);
         }
-        match tokio::time::timeout(self.queue_timeout, self.in_flight.acquire()).await {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let waited = tokio::time::timeout(self.queue_timeout, self.in_flight.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        match waited {
             Ok(Ok(place)) => Ok(place),
             _ => Err(Error::Overloaded(format!(
                 "{} requests are already in flight to Redis; retry later",

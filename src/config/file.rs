@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Runtime worker threads.
     pub worker_threads: Option<usize>,
+    /// Bearer token of the admin listener's `/usage` and `/metrics`.
+    pub admin_token: Option<String>,
     /// `"acl"` (default) or `"off"`: how tenants sharing one Redis are kept apart.
     pub shared_redis_isolation: Option<String>,
     /// HTTP connection limits.
@@ -61,6 +63,68 @@ pub struct FileConfig {
     /// Named tenants.
     #[serde(default)]
     pub tenants: BTreeMap<String, TenantFile>,
+    /// Default quotas of every tenant.
+    #[serde(default)]
+    pub quota: QuotaFile,
+    /// Quota alerts.
+    #[serde(default)]
+    pub alerts: AlertsFile,
+    /// Where usage is kept.
+    #[serde(default)]
+    pub metering: MeteringFile,
+}
+
+/// A quota limit: a number, a size with a unit (bandwidth), or `"unlimited"`; `0` is
+/// unlimited too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Limit {
+    /// A count or bytes.
+    Number(u64),
+    /// A size with a unit, or `"unlimited"`.
+    Text(String),
+}
+
+/// `[quota]` and `[tenants.NAME.quota]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaFile {
+    /// Commands per UTC day.
+    pub daily_commands: Option<Limit>,
+    /// Commands per calendar month.
+    pub monthly_commands: Option<Limit>,
+    /// Bytes per UTC day.
+    pub daily_bandwidth: Option<Limit>,
+    /// Bytes per calendar month.
+    pub monthly_bandwidth: Option<Limit>,
+    /// Requests per second.
+    pub requests_per_second: Option<Limit>,
+    /// Token bucket size.
+    pub burst: Option<Limit>,
+    /// Fractions of a quota at which an alert fires (default `[0.8, 1.0]`).
+    pub alert_thresholds: Option<Vec<f64>>,
+}
+
+/// `[alerts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsFile {
+    /// Where quota alerts are POSTed.
+    pub webhook_url: Option<String>,
+    /// HMAC-SHA256 key of the `X-Restdis-Signature` header.
+    pub webhook_secret: Option<String>,
+}
+
+/// `[metering]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeteringFile {
+    /// Keep usage in Redis (default: when any tenant has a daily or monthly quota).
+    pub persist: Option<bool>,
+    /// The Redis that keeps it (default: the top-level `redis_url`).
+    pub redis_url: Option<String>,
+    /// Its database, which no tenant may use (default 15).
+    pub db: Option<i64>,
 }
 
 /// `[limits]`.
@@ -144,6 +208,9 @@ pub struct TenantFile {
     pub db: Option<i64>,
     /// Shared, pipelined connections for it (default: `connections`).
     pub pool_size: Option<usize>,
+    /// Its quotas, key by key over `[quota]`.
+    #[serde(default)]
+    pub quota: QuotaFile,
 }
 
 impl FileConfig {

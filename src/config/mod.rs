@@ -17,9 +17,10 @@ use crate::cli::{Cli, EXTRA_ENV};
 use crate::http::reply::Cors;
 use crate::http::sse::StreamSettings;
 use crate::http::ListenerLimits;
+use crate::metering::quota::Limits;
 use crate::protocol::policy::Blocking;
 use crate::protocol::policy::DEFAULT_DENY;
-use file::{FileConfig, Size};
+use file::{FileConfig, Limit, QuotaFile, Size};
 
 /// Defaults, in one place.
 pub mod defaults {
@@ -55,6 +56,8 @@ pub mod defaults {
     pub const STREAMS_HEARTBEAT: &str = "1s";
     /// Bytes of frames at most waiting for one stream's client (1 MiB).
     pub const STREAMS_MAX_BUFFER: u64 = 1024 * 1024;
+    /// The database that keeps usage, on the metering Redis.
+    pub const METERING_DB: i64 = 15;
     /// Dedicated blocking connections per backend.
     pub const BLOCKING_POOL_SIZE: usize = 16;
     /// Longest wait of a blocking command in dedicated mode.
@@ -98,6 +101,25 @@ pub struct TenantConfig {
     pub db: Option<i64>,
     /// Shared, pipelined connections.
     pub connections: usize,
+    /// Its quotas (`[quota]`, overridden key by key by `[tenants.NAME.quota]`).
+    pub limits: Limits,
+    /// Fractions of a quota at which alerts fire, ascending.
+    pub alert_thresholds: Vec<f64>,
+}
+
+/// Where usage is kept, and where quota alerts go.
+#[derive(Debug, Clone)]
+pub struct MeteringSettings {
+    /// Usage is kept in Redis (survives restarts, shared by instances).
+    pub persist: bool,
+    /// The Redis that keeps it.
+    pub redis_url: String,
+    /// Its database (no tenant may use it on that server).
+    pub db: i64,
+    /// `[alerts] webhook_url`.
+    pub webhook_url: Option<String>,
+    /// `[alerts] webhook_secret`.
+    pub webhook_secret: Option<String>,
 }
 
 /// The validated configuration.
@@ -133,6 +155,10 @@ pub struct Config {
     pub log: String,
     /// Whether tenants sharing one Redis get ACL users of their own.
     pub isolation: IsolationMode,
+    /// Usage persistence and alerts.
+    pub metering: MeteringSettings,
+    /// Bearer token the admin listener asks for (`/usage`, `/metrics`).
+    pub admin_token: Option<String>,
     /// Runtime worker threads: 1 (default) is a current-thread runtime.
     pub worker_threads: usize,
     /// A token restdis generated because none was configured (loopback only).
@@ -181,8 +207,12 @@ impl Config {
         let dev_redis = redis_url_given.is_none()
             && srh.is_none()
             && file.tenants.values().all(|t| t.redis_url.is_none());
-        let redis_url = redis_url_given.unwrap_or_else(|| defaults::REDIS_URL.to_string());
+        let redis_url = redis_url_given
+            .clone()
+            .unwrap_or_else(|| defaults::REDIS_URL.to_string());
 
+        let global_limits = limits("quota", &QuotaFile::default(), &file.quota)?;
+        let global_thresholds = thresholds("quota.alert_thresholds", file.quota.alert_thresholds.as_deref())?;
         let mut tenants = Vec::new();
         for (name, t) in &file.tenants {
             let (tokens, mut ro) = if t.read_only {
@@ -201,10 +231,19 @@ impl Config {
                 redis_url: t.redis_url.clone().unwrap_or_else(|| redis_url.clone()),
                 db: t.db,
                 connections: t.pool_size.unwrap_or(connections),
+                limits: limits(&format!("tenants.{name}.quota"), &file.quota, &t.quota)?,
+                alert_thresholds: match &t.quota.alert_thresholds {
+                    Some(list) => thresholds(&format!("tenants.{name}.quota.alert_thresholds"), Some(list))?,
+                    None => global_thresholds.clone(),
+                },
             });
         }
         if let Some(srh) = srh {
-            tenants.extend(srh.tenants);
+            tenants.extend(srh.tenants.into_iter().map(|t| TenantConfig {
+                limits: global_limits,
+                alert_thresholds: global_thresholds.clone(),
+                ..t
+            }));
         }
 
         let token = cli.token.clone().or(file.token.clone());
@@ -235,6 +274,8 @@ impl Config {
                     redis_url: redis_url.clone(),
                     db: None,
                     connections,
+                    limits: global_limits,
+                    alert_thresholds: global_thresholds.clone(),
                 },
             );
         }
@@ -364,6 +405,44 @@ impl Config {
                 ))
             }
         };
+        let persist = file
+            .metering
+            .persist
+            .unwrap_or_else(|| tenants.iter().any(|t| t.limits.any_period()));
+        let metering = MeteringSettings {
+            persist,
+            // The configured Redis; with tenants only, the first tenant's.
+            redis_url: file
+                .metering
+                .redis_url
+                .clone()
+                .or(redis_url_given.clone())
+                .or_else(|| tenants.first().map(|t| t.redis_url.clone()))
+                .unwrap_or_else(|| redis_url.clone()),
+            db: file.metering.db.unwrap_or(defaults::METERING_DB),
+            webhook_url: file.alerts.webhook_url.clone(),
+            webhook_secret: file.alerts.webhook_secret.clone(),
+        };
+        if persist {
+            check_redis_url("metering", &metering.redis_url)?;
+        }
+        if let Some(url) = &metering.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "alerts.webhook_url: '{url}' is not an http:// or https:// URL"
+                ));
+            }
+        }
+        let admin_token = cli.admin_token.clone().or(file.admin_token.clone());
+        if admin_token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err("admin_token is empty".into());
+        }
+        if admin_token.is_none() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            warnings.push(
+                "the admin listener is not on loopback and has no admin_token: /usage and /metrics are open"
+                    .into(),
+            );
+        }
         if !listen.ip().is_loopback() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
             warnings.push("the admin listener (metrics, no token) is on a non-loopback address".into());
         }
@@ -388,6 +467,8 @@ impl Config {
             blocking,
             log,
             isolation,
+            metering,
+            admin_token,
             body_read_timeout,
             max_in_flight,
             queue_timeout,
@@ -431,6 +512,55 @@ fn check_redis_url(tenant: &str, url: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// One quota limit: a count or size; `0` or `"unlimited"` is none.
+fn limit(key: &str, value: &Limit) -> Result<Option<u64>, String> {
+    match value {
+        Limit::Number(0) => Ok(None),
+        Limit::Number(n) => Ok(Some(*n)),
+        Limit::Text(t) if t.trim().eq_ignore_ascii_case("unlimited") => Ok(None),
+        Limit::Text(t) => parse_size(key, &Size::Text(t.clone())).map(Some),
+    }
+}
+
+/// A tenant's limits: `own` key by key over `base`.
+fn limits(prefix: &str, base: &QuotaFile, own: &QuotaFile) -> Result<Limits, String> {
+    let pick = |key: &str, a: &Option<Limit>, b: &Option<Limit>| -> Result<Option<u64>, String> {
+        match a.as_ref().or(b.as_ref()) {
+            Some(v) => limit(&format!("{prefix}.{key}"), v),
+            None => Ok(None),
+        }
+    };
+    Ok(Limits {
+        daily_commands: pick("daily_commands", &own.daily_commands, &base.daily_commands)?,
+        monthly_commands: pick("monthly_commands", &own.monthly_commands, &base.monthly_commands)?,
+        daily_bandwidth: pick("daily_bandwidth", &own.daily_bandwidth, &base.daily_bandwidth)?,
+        monthly_bandwidth: pick(
+            "monthly_bandwidth",
+            &own.monthly_bandwidth,
+            &base.monthly_bandwidth,
+        )?,
+        requests_per_second: pick(
+            "requests_per_second",
+            &own.requests_per_second,
+            &base.requests_per_second,
+        )?,
+        burst: pick("burst", &own.burst, &base.burst)?,
+    })
+}
+
+/// Alert thresholds: fractions in (0, 10], ascending (default 0.8 and 1.0).
+fn thresholds(key: &str, list: Option<&[f64]>) -> Result<Vec<f64>, String> {
+    let mut list = list.map(<[f64]>::to_vec).unwrap_or_else(|| vec![0.8, 1.0]);
+    if list.iter().any(|t| !(*t > 0.0 && *t <= 10.0)) {
+        return Err(format!(
+            "{key}: thresholds are fractions of the quota, like 0.8 or 1.0"
+        ));
+    }
+    list.sort_by(f64::total_cmp);
+    list.dedup();
+    Ok(list)
 }
 
 /// Every `RESTDIS_*` variable restdis knows.
@@ -555,6 +685,28 @@ pub fn summary(c: &Config) -> String {
             redact_url(&t.redis_url),
             t.db.map(|d| format!(" db {d}")).unwrap_or_default(),
             t.connections
+        ));
+    }
+    for t in &c.tenants {
+        let l = &t.limits;
+        let show = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+        if l.any_period() || l.requests_per_second.is_some() {
+            out.push_str(&format!(
+                "quota {}: daily_commands {}, monthly_commands {}, daily_bandwidth {}, monthly_bandwidth {}, requests_per_second {}\n",
+                t.name,
+                show(l.daily_commands),
+                show(l.monthly_commands),
+                show(l.daily_bandwidth),
+                show(l.monthly_bandwidth),
+                show(l.requests_per_second),
+            ));
+        }
+    }
+    if c.metering.persist {
+        out.push_str(&format!(
+            "usage kept in {} db {}\n",
+            redact_url(&c.metering.redis_url),
+            c.metering.db
         ));
     }
     if c.dev_redis {

@@ -78,6 +78,8 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Result<Option<Srh>, String> {
             let token = get("SRH_TOKEN").ok_or("SRH_MODE=env needs SRH_TOKEN")?;
             let url = get("SRH_CONNECTION_STRING").ok_or("SRH_MODE=env needs SRH_CONNECTION_STRING")?;
             vec![TenantConfig {
+                limits: Default::default(),
+                alert_thresholds: Vec::new(),
                 name: "srh".into(),
                 tokens: vec![token],
                 read_only_tokens: Vec::new(),
@@ -94,6 +96,8 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Result<Option<Srh>, String> {
             entries
                 .into_iter()
                 .map(|(token, e)| TenantConfig {
+                    limits: Default::default(),
+                    alert_thresholds: Vec::new(),
                     name: e.srh_id,
                     tokens: vec![token],
                     read_only_tokens: Vec::new(),

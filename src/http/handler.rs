@@ -52,6 +52,10 @@ pub async fn handle(
                 resp.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("close"));
             }
+            if let Error::Quota { retry_after, .. } = &err {
+                resp.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+            }
             if matches!(err, Error::MethodNotAllowed) {
                 resp.headers_mut().insert(
                     hyper::header::ALLOW,
@@ -126,6 +130,22 @@ async fn serve(
         return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
     }
     let caller = state.auth.authenticate(seen.authorization, query)?;
+    let result = serve_caller(state, parts, seen, body, &caller, route).await;
+    count_outcome(&caller, &result);
+    result
+}
+
+/// Serves an authenticated request: reads and parses it, lets the tenant's meter admit it
+/// (nothing of a refused request reaches Redis), runs it and answers.
+async fn serve_caller(
+    state: &AppState,
+    parts: &Parts,
+    seen: &Seen<'_>,
+    body: Incoming,
+    caller: &Caller,
+    route: Route<'_>,
+) -> Result<HttpResponse, Error> {
+    let query = parts.uri.query();
     let format = response_format(seen.encoding, seen.format)?;
     let body = read_body(
         body,
@@ -135,41 +155,93 @@ async fn serve(
     )
     .await?;
     let policy = &state.policy;
+    let admit = |commands: usize| admit(state, caller, commands, body.len());
     match route {
         Route::Root => {
             if body.is_empty() {
                 return Err(Error::BadRequest("ERR empty command".into()));
             }
             let cmd = body::parse_command(&body)?;
+            admit(1)?;
             Ok(reply::single(
-                &dispatch::single(policy, &caller, cmd).await?,
+                &dispatch::single(policy, caller, cmd).await?,
                 format,
             ))
         }
         Route::Command(rest) => {
             let cmd = path::parse_command(rest, query, &body)?;
+            admit(1)?;
             Ok(reply::single(
-                &dispatch::single(policy, &caller, cmd).await?,
+                &dispatch::single(policy, caller, cmd).await?,
                 format,
             ))
         }
         Route::Pipeline => {
             let entries = body::parse_batch(&body)?;
+            admit(entries.len())?;
             Ok(reply::batch(
-                &dispatch::pipeline(policy, &caller, entries).await?,
+                &dispatch::pipeline(policy, caller, entries).await?,
                 format,
             ))
         }
         Route::MultiExec => {
             let entries = body::parse_batch(&body)?;
+            admit(entries.len())?;
             Ok(reply::transaction(
-                &dispatch::transaction(policy, &caller, entries).await?,
+                &dispatch::transaction(policy, caller, entries).await?,
                 format,
             ))
         }
-        Route::Subscribe(rest) => Box::pin(stream(state, &caller, StreamKind::Subscribe, rest)).await,
-        Route::PSubscribe(rest) => Box::pin(stream(state, &caller, StreamKind::PSubscribe, rest)).await,
-        Route::Monitor => Box::pin(stream(state, &caller, StreamKind::Monitor, "")).await,
+        Route::Subscribe(rest) => {
+            admit(1)?;
+            Box::pin(stream(state, caller, StreamKind::Subscribe, rest)).await
+        }
+        Route::PSubscribe(rest) => {
+            admit(1)?;
+            Box::pin(stream(state, caller, StreamKind::PSubscribe, rest)).await
+        }
+        Route::Monitor => {
+            admit(1)?;
+            Box::pin(stream(state, caller, StreamKind::Monitor, "")).await
+        }
+    }
+}
+
+/// The tenant's meter admits `commands` commands and `bytes` body bytes, or the request gets
+/// a 429 with the quota's words and `Retry-After`.
+fn admit(state: &AppState, caller: &Caller, commands: usize, bytes: usize) -> Result<(), Error> {
+    let now = state.metering.clock.now();
+    caller
+        .tenant
+        .meter
+        .admit(now, commands as u64, bytes as u64)
+        .map_err(|r| Error::Quota {
+            message: r.message,
+            retry_after: r.retry_after,
+        })
+}
+
+/// Counts an authenticated request's outcome on its tenant: bytes sent, and errors by kind
+/// (`redis` for a command answered with an error, whether Redis's or the policy's).
+fn count_outcome(caller: &Caller, result: &Result<HttpResponse, Error>) {
+    let meter = &caller.tenant.meter;
+    meter.metrics().requests.inc();
+    match result {
+        Ok(resp) => {
+            if let Some(len) = http_body::Body::size_hint(resp.body()).exact() {
+                meter.sent(len);
+            }
+            if resp.status().is_client_error() {
+                if let Some(c) = meter.metrics().error("redis") {
+                    c.inc();
+                }
+            }
+        }
+        Err(e) => {
+            if let Some(c) = meter.metrics().error(e.code()) {
+                c.inc();
+            }
+        }
     }
 }
 

@@ -319,6 +319,11 @@ impl Gateway {
         }
     }
 
+    /// The server's shared state (metering clock, backends).
+    pub fn state(&self) -> &std::sync::Arc<restdis::state::AppState> {
+        self.server.as_ref().map(|s| &s.state).unwrap()
+    }
+
     /// The (first) backend.
     pub fn backend(&self) -> &restdis::backend::Backend {
         self.server.as_ref().map(|s| &*s.state.backends[0]).unwrap()
@@ -389,4 +394,59 @@ pub async fn status_json(resp: reqwest::Response) -> (u16, Value) {
 /// The restdis binary built for this test run.
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_restdis"))
+}
+
+/// A local webhook receiver (quota alerts): every request's `X-Restdis-Signature` and body,
+/// answered 200.
+pub async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = tokio::io::AsyncReadExt::read(&mut sock, &mut chunk)
+                        .await
+                        .unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map(|v| v.trim().parse().unwrap())
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + len {
+                        continue;
+                    }
+                    let sig = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("x-restdis-signature:"))
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    let _ = tx.send((sig, buf[end + 4..end + 4 + len].to_vec()));
+                    let _ = tokio::io::AsyncWriteExt::write_all(
+                        &mut sock,
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, rx)
 }

@@ -13,6 +13,7 @@ mod encoding;
 mod faults;
 mod hostile;
 mod http;
+mod metering;
 mod policy;
 mod resilience;
 mod single;

@@ -584,8 +584,10 @@ async fn cut_connections_give_json_503_then_recover() {
     // In flight: requests held by a stalled path, then the path is cut.
     proxy.stall(true);
     let inflight = spawn_sends(&gw, TOKEN, r#"["INCR","n"]"#, 4);
+    // All four must be held (21 bytes each as RESP), or a late one would go out on the new
+    // connection after the cut and rightly succeed.
     wait_until(Duration::from_secs(3), "requests reach the proxy", || {
-        proxy.held_up() > 0
+        proxy.held_up() >= 4 * b"*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n".len()
     })
     .await;
     let cut_at = Instant::now();

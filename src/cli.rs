@@ -88,9 +88,31 @@ pub struct Cli {
     )]
     pub admin_token: Option<String>,
 
+    /// With no token configured, generate one and print it even when listening off loopback
+    /// (the container image sets this; restdis never serves without a token)
+    #[arg(long, env = "RESTDIS_GENERATE_TOKEN")]
+    pub generate_token: bool,
+
     /// Validate the configuration, print a summary and exit
     #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
     pub check_config: bool,
+
+    /// A subcommand instead of the server.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// What `restdis <subcommand>` does instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Exit 0 when the admin listener's /readyz answers 200 within 2 s, else 1 (for container
+    /// health checks; needs no curl)
+    Healthcheck {
+        /// The admin address to ask [default: RESTDIS_ADMIN_LISTEN, else 127.0.0.1:9079; an
+        /// unspecified address such as 0.0.0.0 is asked on loopback]
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+    },
 }
 
 /// Environment variables restdis reads that are not flags.

@@ -28,6 +28,7 @@
 //! - [`metering`]: usage per tenant, quotas and the rate limit (admission before Redis),
 //!   usage kept in Redis, quota alerts and their webhook.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`healthcheck`]: `restdis healthcheck`, the container health check (asks `/readyz`).
 //! - [`devredis`]: the private redis-server of the dev default.
 //! - [`telemetry`]: logging set-up.
 
@@ -38,6 +39,7 @@ pub mod config;
 pub mod devredis;
 pub mod dispatch;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod metering;
 pub mod metrics;

@@ -9,11 +9,26 @@ use clap::Parser;
 /// docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use restdis::cli::Cli;
+use restdis::cli::{Cli, Subcommand};
 use restdis::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Subcommand::Healthcheck { addr }) = &cli.command {
+        let addr = addr
+            .clone()
+            .or(cli.admin_listen.clone())
+            .unwrap_or_else(|| restdis::config::defaults::ADMIN_LISTEN.to_string());
+        let checked = restdis::healthcheck::target(&addr)
+            .and_then(|a| restdis::healthcheck::check(a, std::time::Duration::from_secs(2)));
+        return match checked {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("restdis healthcheck: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let config = match Config::resolve(&cli, &env) {
         Ok(c) => c,

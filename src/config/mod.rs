@@ -253,10 +253,13 @@ impl Config {
             let token = match token {
                 Some(t) => Some(t),
                 None if tenants.is_empty() && read_only_token.is_none() => {
-                    if !listen.ip().is_loopback() {
+                    // Never an open server: off loopback a token is generated (and printed) only
+                    // when asked for, as the container image does.
+                    if !listen.ip().is_loopback() && !cli.generate_token {
                         return Err(format!(
                             "refusing to listen on {listen} without a token: set --token (RESTDIS_TOKEN) or \
-                             configure tenants, or listen on a loopback address"
+                             configure tenants, or listen on a loopback address, or pass --generate-token \
+                             (RESTDIS_GENERATE_TOKEN=1) to have one generated and printed"
                         ));
                     }
                     let t = random_token();
@@ -762,6 +765,18 @@ mod tests {
             ..cli
         };
         assert!(Config::resolve(&cli, &env(&[])).is_ok());
+    }
+
+    #[test]
+    fn an_open_listener_may_generate_its_token_when_asked() {
+        let cli = Cli {
+            listen: Some("0.0.0.0:8079".into()),
+            generate_token: true,
+            ..Cli::default()
+        };
+        let c = Config::resolve(&cli, &env(&[])).unwrap();
+        assert!(c.generated_token.is_some(), "never an open server");
+        assert_eq!(c.tenants[0].tokens, vec![c.generated_token.clone().unwrap()]);
     }
 
     #[test]

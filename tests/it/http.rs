@@ -276,3 +276,33 @@ async fn slow_and_oversized_bodies_are_answered_not_held() {
     assert_eq!(resp.status(), 405);
     assert!(resp.headers()["allow"].to_str().unwrap().contains("POST"));
 }
+
+/// `restdis healthcheck` (the container image's HEALTHCHECK): exit 0 on a ready admin
+/// listener, 1 with the reason when nothing answers or Redis is down.
+#[tokio::test]
+async fn the_healthcheck_subcommand_asks_readyz() {
+    let mut redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    let admin = gw.admin.trim_start_matches("http://").to_string();
+    let run = |addr: String| async move {
+        tokio::process::Command::new(crate::harness::binary())
+            .args(["healthcheck", "--addr", &addr])
+            .output()
+            .await
+            .unwrap()
+    };
+    let ok = run(admin.clone()).await;
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let port = crate::harness::free_port();
+    let dead = run(format!("127.0.0.1:{port}")).await;
+    assert_eq!(dead.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&dead.stderr).contains("cannot connect"));
+    redis.kill();
+    let down = run(admin).await;
+    assert_eq!(down.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&down.stderr).contains("503"),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+}

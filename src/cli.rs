@@ -3,12 +3,19 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// restdis: the Upstash Redis REST protocol in front of your own Redis.
+///
+/// Without a subcommand it runs the server; `restdis migrate` copies keys between Redis and
+/// REST endpoints (docs/migrate.md).
 #[derive(Debug, Default, Parser)]
 #[command(name = "restdis", version, about, long_about = None)]
 pub struct Cli {
+    /// A tool instead of the server (none: run the server with the flags below).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address for the REST API [default: 127.0.0.1:8079]
     #[arg(long, env = "RESTDIS_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
@@ -96,15 +103,13 @@ pub struct Cli {
     /// Validate the configuration, print a summary and exit
     #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
     pub check_config: bool,
-
-    /// A subcommand instead of the server.
-    #[command(subcommand)]
-    pub command: Option<Subcommand>,
 }
 
-/// What `restdis <subcommand>` does instead of serving.
-#[derive(Debug, Clone, clap::Subcommand)]
-pub enum Subcommand {
+/// The subcommands; their flags are their own, separate from the server's.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy keys (with values and TTLs) from one Redis or REST endpoint to another
+    Migrate(Box<MigrateArgs>),
     /// Exit 0 when the admin listener's /readyz answers 200 within 2 s, else 1 (for container
     /// health checks; needs no curl)
     Healthcheck {
@@ -113,6 +118,116 @@ pub enum Subcommand {
         #[arg(long, value_name = "ADDR")]
         addr: Option<String>,
     },
+}
+
+/// `restdis migrate` flags (docs/migrate.md), each with a `RESTDIS_MIGRATE_*` twin.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// Source: redis://, rediss://, unix:// URL, or an Upstash-style REST endpoint http(s)://HOST
+    #[arg(long, env = "RESTDIS_MIGRATE_FROM", value_name = "URL")]
+    pub from: String,
+
+    /// Destination, in the same forms as --from
+    #[arg(long, env = "RESTDIS_MIGRATE_TO", value_name = "URL")]
+    pub to: String,
+
+    /// Token of a REST source [default: UPSTASH_REDIS_REST_TOKEN when UPSTASH_REDIS_REST_URL is --from]
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_FROM_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub from_token: Option<String>,
+
+    /// Token of a REST destination [default: UPSTASH_REDIS_REST_TOKEN when UPSTASH_REDIS_REST_URL is --to]
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_TO_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub to_token: Option<String>,
+
+    /// Only keys matching this SCAN pattern
+    #[arg(long = "match", env = "RESTDIS_MIGRATE_MATCH", value_name = "PATTERN")]
+    pub pattern: Option<String>,
+
+    /// Only keys of this type (string, hash, list, set, zset, stream)
+    #[arg(long = "type", env = "RESTDIS_MIGRATE_TYPE", value_name = "TYPE")]
+    pub key_type: Option<String>,
+
+    /// Source database (Redis sources; overrides the URL's)
+    #[arg(long, env = "RESTDIS_MIGRATE_DB", value_name = "N")]
+    pub db: Option<i64>,
+
+    /// Overwrite keys that exist at the destination
+    #[arg(long, env = "RESTDIS_MIGRATE_REPLACE", conflicts_with = "skip_existing")]
+    pub replace: bool,
+
+    /// Leave keys that exist at the destination alone (counted as skipped)
+    #[arg(long, env = "RESTDIS_MIGRATE_SKIP_EXISTING")]
+    pub skip_existing: bool,
+
+    /// Copy mode: dump (DUMP/RESTORE), logical (by type), or auto (dump, logical when refused)
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_MODE",
+        value_name = "auto|dump|logical",
+        default_value = "auto"
+    )]
+    pub mode: String,
+
+    /// Batches copied at the same time
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_CONCURRENCY",
+        value_name = "N",
+        default_value_t = 4
+    )]
+    pub concurrency: usize,
+
+    /// Keys per SCAN batch (the SCAN COUNT hint) and per pipeline
+    #[arg(long, env = "RESTDIS_MIGRATE_BATCH", value_name = "N", default_value_t = 500)]
+    pub batch: usize,
+
+    /// Commands per second at most, reads and writes together [default: no cap]
+    #[arg(long, env = "RESTDIS_MIGRATE_RATE", value_name = "N")]
+    pub rate: Option<u64>,
+
+    /// Largest request to the destination: bytes, or with a unit (KiB, MiB) [default: 1MiB for
+    /// REST destinations, 64MiB for Redis]
+    #[arg(long, env = "RESTDIS_MIGRATE_MAX_REQUEST_SIZE", value_name = "BYTES")]
+    pub max_request_size: Option<String>,
+
+    /// Stop after about this many keys (whole SCAN batches; with --checkpoint a re-run continues)
+    #[arg(long, env = "RESTDIS_MIGRATE_LIMIT", value_name = "N")]
+    pub limit: Option<u64>,
+
+    /// Checkpoint file (JSON): written as batches finish and on Ctrl-C; a re-run continues from it
+    #[arg(long, env = "RESTDIS_MIGRATE_CHECKPOINT", value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// List the keys that would be copied (key, type, TTL in ms) and copy nothing
+    #[arg(long, env = "RESTDIS_MIGRATE_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// After copying, compare each key (type, length, value digest, TTL presence)
+    #[arg(long, env = "RESTDIS_MIGRATE_VERIFY")]
+    pub verify: bool,
+
+    /// Verify only this many keys (the first ones SCAN returns)
+    #[arg(long, env = "RESTDIS_MIGRATE_VERIFY_SAMPLE", value_name = "N")]
+    pub verify_sample: Option<u64>,
+
+    /// Progress: auto (a live line on a terminal, periodic lines otherwise), plain, or off
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_PROGRESS",
+        value_name = "auto|plain|off",
+        default_value = "auto"
+    )]
+    pub progress: String,
 }
 
 /// Environment variables restdis reads that are not flags.

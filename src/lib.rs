@@ -30,6 +30,11 @@
 //! - [`metrics`]: Prometheus metrics.
 //! - [`healthcheck`]: `restdis healthcheck`, the container health check (asks `/readyz`).
 //! - [`devredis`]: the private redis-server of the dev default.
+//! - [`migrate`]: `restdis migrate`, copying keys between Redis and REST endpoints: the command
+//!   and its copy loop ([`migrate`]), sources and destinations ([`migrate::endpoint`]), dump
+//!   and logical copy planning ([`migrate::copy`]), one batch's I/O ([`migrate::batch`]),
+//!   progress ([`migrate::progress`]), the checkpoint ([`migrate::checkpoint`]) and
+//!   `--verify` ([`migrate::verify`]).
 //! - [`telemetry`]: logging set-up.
 
 pub mod auth;
@@ -43,6 +48,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod metering;
 pub mod metrics;
+pub mod migrate;
 pub mod protocol;
 pub mod server;
 pub mod state;

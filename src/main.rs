@@ -9,12 +9,15 @@ use clap::Parser;
 /// docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use restdis::cli::{Cli, Subcommand};
+use restdis::cli::{Cli, Command};
 use restdis::config::Config;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Subcommand::Healthcheck { addr }) = &cli.command {
+    if let Some(Command::Migrate(args)) = &cli.command {
+        return restdis::migrate::main(args);
+    }
+    if let Some(Command::Healthcheck { addr }) = &cli.command {
         let addr = addr
             .clone()
             .or(cli.admin_listen.clone())

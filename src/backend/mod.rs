@@ -14,7 +14,7 @@ mod blocking;
 mod conn;
 pub mod isolation;
 mod streams;
-mod wire;
+pub mod wire;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -568,8 +568,10 @@ fn thresholds(key: &str, list: Option<&[f64]>) -> Result<Vec<f64>, String> {
 
 /// Every `RESTDIS_*` variable restdis knows.
 fn known_env() -> Vec<String> {
-    let mut names: Vec<String> = Cli::command()
+    let command = Cli::command();
+    let mut names: Vec<String> = command
         .get_arguments()
+        .chain(command.get_subcommands().flat_map(|c| c.get_arguments()))
         .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
         .collect();
     names.extend(EXTRA_ENV.iter().map(|s| s.to_string()));
@@ -630,7 +632,9 @@ fn duration(key: &str, given: Option<&str>, default: &str) -> Result<Duration, S
     Ok(d)
 }
 
-fn parse_size(key: &str, size: &Size) -> Result<u64, String> {
+/// A size in bytes: a number, or a number with a unit (KiB, MiB, GiB, KB, MB, GB); `key` names it
+/// in the error.
+pub fn parse_size(key: &str, size: &Size) -> Result<u64, String> {
     let text = match size {
         Size::Bytes(b) => return Ok(*b),
         Size::Text(t) => t.trim(),

@@ -14,6 +14,7 @@ mod faults;
 mod hostile;
 mod http;
 mod metering;
+mod migrate;
 mod monitoring;
 mod policy;
 mod resilience;

@@ -169,7 +169,8 @@ pub struct MigrateArgs {
     #[arg(long, env = "RESTDIS_MIGRATE_SKIP_EXISTING")]
     pub skip_existing: bool,
 
-    /// Copy mode: dump (DUMP/RESTORE), logical (by type), or auto (dump, logical when refused)
+    /// Copy mode: dump (DUMP/RESTORE), logical (by type), or auto (dump between Redis servers,
+    /// logical when DUMP/RESTORE is refused and to REST destinations)
     #[arg(
         long,
         env = "RESTDIS_MIGRATE_MODE",

@@ -47,7 +47,7 @@ pub enum Conflict {
 /// How keys are copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Dump, switching to logical when DUMP/RESTORE is refused.
+    /// Dump, switching to logical when DUMP/RESTORE is refused; logical to REST destinations.
     Auto,
     /// `DUMP` + `RESTORE` (logical only for payloads the destination cannot read).
     Dump,
@@ -474,11 +474,15 @@ pub async fn run(opts: Options) -> Result<ExitCode, String> {
         None => Checkpoint::new(&from, &to),
     };
     let style = opts.progress;
+    let rest_dst = dst.is_rest();
     let ctx = Arc::new(Ctx {
         src,
         dst,
         progress: Arc::new(Progress::resume(&cp.counts)),
-        logical_only: AtomicBool::new(opts.mode == Mode::Logical),
+        // DUMP payloads are binary: through REST each RESTORE is a request of its own (the path
+        // form), against one /pipeline per batch for logical writes; auto mode therefore copies
+        // to a REST destination logically.
+        logical_only: AtomicBool::new(opts.mode == Mode::Logical || (opts.mode == Mode::Auto && rest_dst)),
         notes: Mutex::new(HashSet::new()),
         rate: opts.rate.map(|per_sec| Rate {
             per_sec,

@@ -211,6 +211,8 @@ pub struct Ctx {
     notes: Mutex<HashSet<String>>,
     rate: Option<Rate>,
     style: Style,
+    /// Set by the first Ctrl-C: no new batch starts.
+    stop: AtomicBool,
 }
 
 impl Ctx {
@@ -310,7 +312,7 @@ async fn scan(ctx: &Ctx, cursor: &str) -> Result<(String, Vec<Vec<u8>>), String>
 }
 
 /// Walks the source from the checkpoint's cursor and copies every batch; updates `cp`.
-async fn walk(ctx: Arc<Ctx>, cp: &mut Checkpoint, stop: &AtomicBool) -> Result<Ending, String> {
+async fn walk(ctx: Arc<Ctx>, cp: &mut Checkpoint) -> Result<Ending, String> {
     let mut cursor = cp.cursor.clone();
     let mut frontier = Frontier::default();
     let mut running = JoinSet::new();
@@ -320,7 +322,7 @@ async fn walk(ctx: Arc<Ctx>, cp: &mut Checkpoint, stop: &AtomicBool) -> Result<E
     let mut ending = Ending::Finished;
     let mut error = None;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if ctx.stop.load(Ordering::Relaxed) {
             ending = Ending::Interrupted;
             break;
         }
@@ -416,7 +418,7 @@ async fn dry_run(ctx: &Ctx) -> Result<u64, String> {
             listed += 1;
         }
         print!("{out}");
-        if next == "0" || ctx.opts.limit.is_some_and(|l| listed >= l) {
+        if next == "0" || ctx.opts.limit.is_some_and(|l| listed >= l) || ctx.stop.load(Ordering::Relaxed) {
             return Ok(listed);
         }
         cursor = next;
@@ -433,10 +435,26 @@ async fn verify_all(ctx: &Ctx) -> Result<verify::Report, String> {
             keys.truncate(usize::try_from(n.saturating_sub(report.checked)).unwrap_or(usize::MAX));
         }
         verify::batch(ctx, &keys, &mut report).await?;
-        if next == "0" || ctx.opts.verify_sample.is_some_and(|n| report.checked >= n) {
+        if next == "0"
+            || ctx.opts.verify_sample.is_some_and(|n| report.checked >= n)
+            || ctx.stop.load(Ordering::Relaxed)
+        {
             return Ok(report);
         }
         cursor = next;
+    }
+}
+
+/// The first Ctrl-C stops new batches (the copy then saves its checkpoint and exits 130); a
+/// second one exits at once.
+async fn watch_ctrl_c(ctx: Arc<Ctx>) {
+    while tokio::signal::ctrl_c().await.is_ok() {
+        progress::clear(ctx.style);
+        if ctx.stop.swap(true, Ordering::Relaxed) {
+            eprintln!("restdis migrate: interrupted again: exiting now");
+            std::process::exit(130);
+        }
+        eprintln!("restdis migrate: interrupted: finishing the batches in flight, then saving the checkpoint (Ctrl-C again to quit now)");
     }
 }
 
@@ -489,15 +507,16 @@ pub async fn run(opts: Options) -> Result<ExitCode, String> {
             next: tokio::sync::Mutex::new(tokio::time::Instant::now()),
         }),
         style,
+        stop: AtomicBool::new(false),
         opts,
     });
+    tokio::spawn(watch_ctrl_c(ctx.clone()));
     if ctx.opts.dry_run {
         let n = dry_run(&ctx).await?;
         eprintln!("restdis migrate: dry run: {n} keys would be copied from {from} to {to}");
         return Ok(ExitCode::SUCCESS);
     }
     let mut code = ExitCode::SUCCESS;
-    let mut interrupted = false;
     if cp.finished {
         eprintln!(
             "restdis migrate: the checkpoint says this copy finished; remove it to copy again{}",
@@ -505,16 +524,22 @@ pub async fn run(opts: Options) -> Result<ExitCode, String> {
         );
     } else {
         let (ending, failed) = copy_with_progress(&ctx, &mut cp, &from, &to).await?;
-        interrupted = ending == Ending::Interrupted;
-        if interrupted {
+        if ending == Ending::Interrupted {
             return Ok(ExitCode::from(130));
         }
         if failed {
             code = ExitCode::FAILURE;
         }
     }
-    if ctx.opts.verify && !interrupted {
+    if ctx.opts.verify && !ctx.stop.load(Ordering::Relaxed) {
         let report = verify_all(&ctx).await?;
+        if ctx.stop.load(Ordering::Relaxed) {
+            println!(
+                "restdis migrate: verification interrupted after {} keys",
+                report.checked
+            );
+            return Ok(ExitCode::from(130));
+        }
         for d in &report.differences {
             println!("differs: {d}");
         }
@@ -543,17 +568,6 @@ async fn copy_with_progress(
     from: &str,
     to: &str,
 ) -> Result<(Ending, bool), String> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (stop, style) = (stop.clone(), ctx.style);
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-                progress::clear(style);
-                eprintln!("restdis migrate: interrupted: finishing the batches in flight, then saving the checkpoint");
-            }
-        })
-    };
     let started = Instant::now();
     let start_seen = cp.counts.seen;
     let est = estimate(&ctx.src).await;
@@ -564,9 +578,8 @@ async fn copy_with_progress(
         );
     }
     let reporter = tokio::spawn(progress::report(ctx.progress.clone(), ctx.style, est, start_seen));
-    let result = walk(ctx.clone(), cp, &stop).await;
+    let result = walk(ctx.clone(), cp).await;
     reporter.abort();
-    watcher.abort();
     progress::clear(ctx.style);
     let ending = result?;
     let c = ctx.progress.counts();
@@ -625,5 +638,112 @@ pub fn main(args: &MigrateArgs) -> ExitCode {
             eprintln!("restdis migrate: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn opts(args: &[&str], env: &[(&str, &str)]) -> Result<Options, String> {
+        let cli = crate::cli::Cli::try_parse_from(["restdis", "migrate"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Some(crate::cli::Command::Migrate(a)) = cli.command else {
+            return Err("no subcommand".into());
+        };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Options::from_args(&a, &env)
+    }
+
+    #[test]
+    fn upstash_variables_give_the_token() {
+        let env = [
+            ("UPSTASH_REDIS_REST_URL", "https://x.upstash.io/"),
+            ("UPSTASH_REDIS_REST_TOKEN", "tok"),
+        ];
+        let o = opts(&["--from", "https://x.upstash.io", "--to", "redis://h:1"], &env).unwrap();
+        assert_eq!(o.from_token.as_deref(), Some("tok"));
+        assert!(opts(&["--from", "https://y.upstash.io", "--to", "redis://h:1"], &env).is_err());
+    }
+
+    #[test]
+    fn rest_destinations_get_small_requests() {
+        let o = opts(
+            &["--from", "redis://h:1", "--to", "http://h:2", "--to-token", "t"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (o.max_request, o.chunk_limit, o.mode),
+            (1 << 20, 16 << 10, Mode::Auto)
+        );
+        let o = opts(
+            &[
+                "--from",
+                "redis://h:1",
+                "--to",
+                "redis://h:2",
+                "--max-request-size",
+                "4KiB",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!((o.max_request, o.chunk_limit), (4096, 2048));
+        let e = opts(
+            &[
+                "--from",
+                "http://h:2",
+                "--from-token",
+                "t",
+                "--to",
+                "redis://h:1",
+                "--db",
+                "2",
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("--db"), "{e}");
+        assert!(opts(
+            &[
+                "--from",
+                "redis://h:1",
+                "--to",
+                "redis://h:2",
+                "--replace",
+                "--skip-existing"
+            ],
+            &[]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn scan_takes_match_count_and_type() {
+        let o = opts(
+            &[
+                "--from",
+                "redis://h:1",
+                "--to",
+                "redis://h:2",
+                "--match",
+                "u:*",
+                "--type",
+                "hash",
+            ],
+            &[],
+        )
+        .unwrap();
+        let args: Vec<String> = scan_command(&o, "17")
+            .args()
+            .iter()
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            ["SCAN", "17", "MATCH", "u:*", "COUNT", "500", "TYPE", "hash"]
+        );
     }
 }

@@ -69,6 +69,12 @@ pub fn digest(kind: Kind, value: &Reply) -> [u8; 32] {
     flatten(value, &mut parts);
     let mut units: Vec<Vec<u8>> = match kind {
         Kind::Hash => parts.chunks(2).map(|p| p.concat_lengths()).collect(),
+        // Servers print the same double differently (Valkey 8: 17 digits, Redis 7.0: the
+        // shortest form): compare the numbers.
+        Kind::ZSet => parts
+            .chunks(2)
+            .map(|p| [p[0].clone(), p.get(1).map(|s| score(s)).unwrap_or_default()].concat_lengths())
+            .collect(),
         _ => parts.iter().map(|p| [p.as_slice()].concat_lengths()).collect(),
     };
     if matches!(kind, Kind::Hash | Kind::Set) {
@@ -79,6 +85,15 @@ pub fn digest(kind: Kind, value: &Reply) -> [u8; 32] {
         h.update(u);
     }
     h.finalize().into()
+}
+
+/// A score as its shortest round-trip text (the text itself when it is not a number).
+fn score(text: &[u8]) -> Vec<u8> {
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|t| t.parse::<f64>().ok())
+        .map(|f| f.to_string().into_bytes())
+        .unwrap_or_else(|| text.to_vec())
 }
 
 trait ConcatLengths {

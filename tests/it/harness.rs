@@ -25,6 +25,8 @@ pub struct TestRedis {
     dir: tempfile::TempDir,
     /// Serves TLS only (certificates in `dir`: ca.pem, server.pem, server.key).
     tls: bool,
+    /// The server binary.
+    bin: String,
 }
 
 /// A free loopback port.
@@ -49,6 +51,20 @@ impl TestRedis {
             port: free_port(),
             dir,
             tls: false,
+            bin: redis_server_bin(),
+        };
+        redis.spawn();
+        redis
+    }
+
+    /// Starts another server binary (Valkey, another Redis version) the same way.
+    pub fn start_bin(bin: &str) -> Self {
+        let mut redis = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            tls: false,
+            bin: bin.to_string(),
         };
         redis.spawn();
         redis
@@ -115,6 +131,7 @@ impl TestRedis {
             port: free_port(),
             dir,
             tls: true,
+            bin: redis_server_bin(),
         };
         redis.spawn();
         redis
@@ -155,7 +172,7 @@ impl TestRedis {
                 "700".into(),
             ]
         };
-        let child = Command::new(redis_server_bin())
+        let child = Command::new(&self.bin)
             .args(&tls_args)
             .args(["--bind", "127.0.0.1"])
             .args([

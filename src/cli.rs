@@ -209,6 +209,15 @@ pub struct MigrateArgs {
     #[arg(long, env = "RESTDIS_MIGRATE_CHECKPOINT", value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
 
+    /// Keys between two checkpoint writes, at most
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_CHECKPOINT_EVERY",
+        value_name = "N",
+        default_value_t = 10_000
+    )]
+    pub checkpoint_every: u64,
+
     /// List the keys that would be copied (key, type, TTL in ms) and copy nothing
     #[arg(long, env = "RESTDIS_MIGRATE_DRY_RUN")]
     pub dry_run: bool,

@@ -7,7 +7,7 @@ Starts private redis-servers on free loopback ports (no persistence), loads N sm
 (`SET bench:<i> <16-byte value>`) into a source with `redis-cli --pipe` (timed: the
 baseline), then copies them with `restdis migrate` Redis -> Redis in dump and logical mode,
 and Redis -> restdis (REST, the given binary, normally a release build) -> Redis in both
-modes. For each run: keys/s (wall clock of the whole command, connection set-up included),
+modes, and restdis (REST, in front of the source) -> Redis. For each run: keys/s (wall clock of the whole command, connection set-up included),
 peak RSS of the migrate process (ru_maxrss from wait4), and a check that the destination
 holds N keys. Prints a Markdown table. Standard library only; every wait is bounded.
 """
@@ -128,6 +128,15 @@ def main():
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(gw)
         wait_http(rport, token)
+        sgport = free_port()
+        sgw = subprocess.Popen(
+            [a.restdis, "--listen", f"127.0.0.1:{sgport}", "--admin-listen", "off",
+             "--redis-url", f"redis://127.0.0.1:{sport}", "--token", token],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(sgw)
+        wait_http(sgport, token)
+        src_url = f"redis://127.0.0.1:{sport}"
+        rest_src = f"http://127.0.0.1:{sgport}"
         runs = [
             ("migrate Redis -> Redis, dump", f"redis://127.0.0.1:{dport}", "dump", []),
             ("migrate Redis -> Redis, logical", f"redis://127.0.0.1:{dport}", "logical", []),
@@ -135,12 +144,15 @@ def main():
              ["--to-token", token]),
             ("migrate Redis -> restdis (REST), logical", f"http://127.0.0.1:{rport}", "logical",
              ["--to-token", token]),
+            ("migrate restdis (REST) -> Redis, auto (dump)", f"redis://127.0.0.1:{dport}", "auto",
+             ["--from", rest_src, "--from-token", token]),
         ]
         for name, to, mode, extra in runs:
             cli(dport, "FLUSHALL")
-            cmd = [a.restdis, "migrate", "--from", f"redis://127.0.0.1:{sport}", "--to", to,
-                   "--mode", mode, "--progress", "off", "--concurrency", a.concurrency,
-                   "--batch", a.batch, *extra]
+            if "--from" not in extra:
+                extra = ["--from", src_url, *extra]
+            cmd = [a.restdis, "migrate", "--to", to, "--mode", mode, "--progress", "off",
+                   "--concurrency", a.concurrency, "--batch", a.batch, *extra]
             secs, rss, out = timed(cmd)
             got = int(cli(dport, "DBSIZE"))
             if got != a.keys:

@@ -30,9 +30,6 @@ use checkpoint::{Checkpoint, Frontier};
 use endpoint::{parse_target, redact, Endpoint, Reply, Target};
 use progress::{Progress, Style};
 
-/// Keys copied between two checkpoint writes, at most.
-const CHECKPOINT_EVERY: u64 = 10_000;
-
 /// What to do with a key that exists at the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {
@@ -80,6 +77,7 @@ pub struct Options {
     pub chunk_limit: usize,
     limit: Option<u64>,
     checkpoint: Option<PathBuf>,
+    checkpoint_every: u64,
     dry_run: bool,
     verify: bool,
     verify_sample: Option<u64>,
@@ -177,6 +175,7 @@ impl Options {
             chunk_limit,
             limit: a.limit,
             checkpoint: a.checkpoint.clone(),
+            checkpoint_every: a.checkpoint_every.max(1),
             dry_run: a.dry_run,
             verify: a.verify || a.verify_sample.is_some(),
             verify_sample: a.verify_sample,
@@ -382,7 +381,7 @@ async fn settle(
         cp.cursor = c;
         cp.counts = ctx.progress.counts();
         if let Some(path) = &ctx.opts.checkpoint {
-            if cp.counts.seen >= *saved_at + CHECKPOINT_EVERY {
+            if cp.counts.seen >= *saved_at + ctx.opts.checkpoint_every {
                 cp.save(path)?;
                 *saved_at = cp.counts.seen;
             }

@@ -149,6 +149,8 @@ async fn summaries(side: &Endpoint, keys: &[Vec<u8>]) -> Result<Vec<Option<Summa
 
 /// Compares one batch of source keys with the destination, adding to `report`.
 pub async fn batch(ctx: &Ctx, keys: &[Vec<u8>], report: &mut Report) -> Result<(), String> {
+    // TYPE, PTTL, a length and a value per key, on each side.
+    ctx.pace(keys.len() * 8).await;
     let src = summaries(&ctx.src, keys).await?;
     let dst = summaries(&ctx.dst, keys).await?;
     for ((k, s), d) in keys.iter().zip(src).zip(dst) {

@@ -124,11 +124,17 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
     /// Source: redis://, rediss://, unix:// URL, or an Upstash-style REST endpoint http(s)://HOST
-    #[arg(long, env = "RESTDIS_MIGRATE_FROM", value_name = "URL")]
+    /// (a URL may hold a password: its variable's value is never shown)
+    #[arg(
+        long,
+        env = "RESTDIS_MIGRATE_FROM",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub from: String,
 
     /// Destination, in the same forms as --from
-    #[arg(long, env = "RESTDIS_MIGRATE_TO", value_name = "URL")]
+    #[arg(long, env = "RESTDIS_MIGRATE_TO", hide_env_values = true, value_name = "URL")]
     pub to: String,
 
     /// Token of a REST source [default: UPSTASH_REDIS_REST_TOKEN when UPSTASH_REDIS_REST_URL is --from]

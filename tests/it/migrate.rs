@@ -493,6 +493,75 @@ async fn dry_run_lists_and_writes_nothing() {
     assert!(snapshot(&dst).is_empty());
 }
 
+/// Keys that expire while the copy runs are never left behind without a TTL (the copy
+/// writes an absolute expiry, so a key copied late is gone or expires with its original).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_expiring_during_the_copy_are_not_resurrected() {
+    let src = TestRedis::start();
+    let mut c = conn(&src);
+    for i in 0..3000 {
+        let ttl = if i % 3 == 0 { 1 + i % 700 } else { 600_000 };
+        let _: () = redis::cmd("SET")
+            .arg(format!("t{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(ttl)
+            .query(&mut c)
+            .unwrap();
+    }
+    for mode in ["dump", "logical"] {
+        let dst = TestRedis::start();
+        let out = migrate(&[
+            "--from",
+            &src.url(),
+            "--to",
+            &dst.url(),
+            "--mode",
+            mode,
+            "--batch",
+            "100",
+            "--rate",
+            "6000",
+        ])
+        .await;
+        assert!(out.status.success(), "{mode}");
+        let mut d = conn(&dst);
+        for k in strings(q(&mut d, &[b"KEYS", b"*"])) {
+            let Value::Int(pttl) = q(&mut d, &[b"PTTL", &k]) else {
+                panic!()
+            };
+            assert!(pttl != -1, "{mode}: {} lost its TTL", String::from_utf8_lossy(&k));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn db_and_type_filters() {
+    let src = TestRedis::start();
+    let mut c = redis::Client::open(format!("{}/2", src.url()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    q(&mut c, &[b"SET", b"in-db-2", b"x"]);
+    q(&mut c, &[b"HSET", b"hash-in-db-2", b"f", b"v"]);
+    q(&mut conn(&src), &[b"SET", b"in-db-0", b"x"]);
+    let dst = TestRedis::start();
+    let out = migrate(&[
+        "--from",
+        &src.url(),
+        "--db",
+        "2",
+        "--to",
+        &dst.url(),
+        "--type",
+        "hash",
+    ])
+    .await;
+    assert!(out.status.success());
+    let keys: Vec<Vec<u8>> = snapshot(&dst).into_keys().collect();
+    assert_eq!(keys, [b"hash-in-db-2".to_vec()]);
+}
+
 /// Valkey 8 writes DUMP payloads Redis 7.0 cannot read: auto mode says so once and copies
 /// logically. Runs when `VALKEY_SERVER` names a valkey-server binary (docs/testing.md).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -497,19 +497,19 @@ async fn dry_run_lists_and_writes_nothing() {
 /// writes an absolute expiry, so a key copied late is gone or expires with its original).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_expiring_during_the_copy_are_not_resurrected() {
-    let src = TestRedis::start();
-    let mut c = conn(&src);
-    for i in 0..3000 {
-        let ttl = if i % 3 == 0 { 1 + i % 700 } else { 600_000 };
-        let _: () = redis::cmd("SET")
-            .arg(format!("t{i}"))
-            .arg(i)
-            .arg("PX")
-            .arg(ttl)
-            .query(&mut c)
-            .unwrap();
-    }
     for mode in ["dump", "logical"] {
+        let src = TestRedis::start();
+        let mut c = conn(&src);
+        for i in 0..3000 {
+            let ttl = if i % 3 == 0 { 1 + i % 700 } else { 600_000 };
+            let _: () = redis::cmd("SET")
+                .arg(format!("t{i}"))
+                .arg(i)
+                .arg("PX")
+                .arg(ttl)
+                .query(&mut c)
+                .unwrap();
+        }
         let dst = TestRedis::start();
         let out = migrate(&[
             "--from",

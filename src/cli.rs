@@ -100,6 +100,11 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_GENERATE_TOKEN")]
     pub generate_token: bool,
 
+    /// The web console at /console on the API listener: "on" or "off" [default: on for a
+    /// loopback listener, off otherwise]
+    #[arg(long, env = "RESTDIS_CONSOLE", value_name = "on|off")]
+    pub console: Option<String>,
+
     /// Validate the configuration, print a summary and exit
     #[arg(long, env = "RESTDIS_CHECK_CONFIG")]
     pub check_config: bool,

@@ -11,7 +11,9 @@
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
 //!   (server-sent event streams), [`http::sse_queue`] (a stream's byte-bounded frame queue),
-//!   [`http::admin`] (`/healthz`, `/readyz`, `/metrics`).
+//!   [`http::admin`] (`/healthz`, `/readyz`, `/metrics`), [`http::console`] (the web
+//!   console at `/console`: its files from `assets/console/`, embedded at build, and its
+//!   session and usage endpoints).
 //! - [`auth`]: token extraction and constant-time lookup of the caller.
 //! - [`protocol`]: pure translation, no I/O: routes, JSON and path-form parsing, the command
 //!   policy, reply encoding (JSON plain/base64, RESP2), SSE frames, Upstash script flags, and

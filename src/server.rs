@@ -103,6 +103,7 @@ impl Server {
             isolation_warning: built.warning,
             metering: metering.clone(),
             admin_token: config.admin_token.clone(),
+            console: config.console.enabled,
         });
         let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
@@ -401,6 +402,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{w}");
     }
     let generated = config.generated_token.clone();
+    let console = config.console;
     let server = Server::start(config).await?;
     // Give the first connections a moment, so the printed URL answers at once when Redis is up.
     for backend in &server.state.backends {
@@ -418,6 +420,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         println!("RESTDIS_ADMIN_URL={}", display_url(admin));
     }
     tracing::info!(api = %server.api_addr, admin = ?server.admin_addr, "restdis is serving");
+    if server.state.console {
+        tracing::info!(url = %format!("{url}/console/"), why = console.why, "the web console is on");
+    } else {
+        tracing::info!(why = console.why, "the web console is off");
+    }
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     server.shutdown().await;

@@ -39,4 +39,6 @@ pub struct AppState {
     pub metering: Arc<crate::metering::Metering>,
     /// Bearer token of the admin listener's `/usage` and `/metrics`.
     pub admin_token: Option<String>,
+    /// Whether `/console` is served.
+    pub console: bool,
 }

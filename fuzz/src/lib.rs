@@ -77,7 +77,7 @@ pub fn check_path(data: &[u8]) {
         Route::Subscribe(rest) | Route::PSubscribe(rest) => {
             assert!(path::segments(rest).iter().all(|s| !s.is_empty()));
         }
-        Route::Root | Route::Pipeline | Route::MultiExec | Route::Monitor => {}
+        Route::Root | Route::Pipeline | Route::MultiExec | Route::Monitor | Route::Console(_) => {}
     }
     let _ = path::query_args(query);
 }

@@ -51,6 +51,9 @@ pub struct FileConfig {
     /// Browser CORS.
     #[serde(default)]
     pub cors: CorsFile,
+    /// The web console.
+    #[serde(default)]
+    pub console: ConsoleFile,
     /// Command policy.
     #[serde(default)]
     pub policy: PolicyFile,
@@ -151,6 +154,14 @@ pub struct CorsFile {
     pub enabled: Option<bool>,
     /// Allowed origins.
     pub origins: Option<Vec<String>>,
+}
+
+/// `[console]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleFile {
+    /// Whether `/console` is served (default: only on a loopback listener).
+    pub enabled: Option<bool>,
 }
 
 /// `[policy]`.

@@ -122,6 +122,15 @@ pub struct MeteringSettings {
     pub webhook_secret: Option<String>,
 }
 
+/// Whether the web console is served, and why (said in a start-up log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// `/console` is served on the API listener.
+    pub enabled: bool,
+    /// Where the setting came from.
+    pub why: &'static str,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -161,6 +170,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Runtime worker threads: 1 (default) is a current-thread runtime.
     pub worker_threads: usize,
+    /// The web console at `/console`.
+    pub console: ConsoleSettings,
     /// A token restdis generated because none was configured (loopback only).
     pub generated_token: Option<String>,
     /// No Redis URL was configured anywhere: a private redis-server may be started.
@@ -449,7 +460,33 @@ impl Config {
         if !listen.ip().is_loopback() && admin_listen.is_some_and(|a| !a.ip().is_loopback()) {
             warnings.push("the admin listener (metrics, no token) is on a non-loopback address".into());
         }
+        let console = match cli.console.as_deref().map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("on") => ConsoleSettings {
+                enabled: true,
+                why: "--console / RESTDIS_CONSOLE",
+            },
+            Some(v) if v.eq_ignore_ascii_case("off") => ConsoleSettings {
+                enabled: false,
+                why: "--console / RESTDIS_CONSOLE",
+            },
+            Some(other) => return Err(format!("console: '{other}' is neither on nor off")),
+            None => match file.console.enabled {
+                Some(enabled) => ConsoleSettings {
+                    enabled,
+                    why: "[console] enabled",
+                },
+                None if listen.ip().is_loopback() => ConsoleSettings {
+                    enabled: true,
+                    why: "default for a loopback listener",
+                },
+                None => ConsoleSettings {
+                    enabled: false,
+                    why: "default for a non-loopback listener; enable it with --console on",
+                },
+            },
+        };
         Ok(Self {
+            console,
             listen,
             admin_listen,
             tenants,
@@ -676,12 +713,14 @@ pub fn random_token() -> String {
 /// A human summary of a configuration, without secrets (for `--check-config`).
 pub fn summary(c: &Config) -> String {
     let mut out = format!(
-        "configuration OK\nlisten: {}\nadmin_listen: {}\nmax_request_size: {} bytes\ncommand_timeout: {:?}\ncors: {}\n",
+        "configuration OK\nlisten: {}\nadmin_listen: {}\nmax_request_size: {} bytes\ncommand_timeout: {:?}\ncors: {}\nconsole: {} ({})\n",
         c.listen,
         c.admin_listen.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         c.max_request_size,
         c.command_timeout,
         if c.cors.enabled { c.cors.origins.join(",") } else { "off".into() },
+        if c.console.enabled { "on" } else { "off" },
+        c.console.why,
     );
     for t in &c.tenants {
         out.push_str(&format!(

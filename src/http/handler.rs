@@ -125,6 +125,9 @@ async fn serve(
     }
     let query = parts.uri.query();
     let route = classify(parts.uri.path());
+    if let Route::Console(rest) = route {
+        return Ok(super::console::serve(state, parts, rest));
+    }
     let reads = matches!(parts.method, Method::GET | Method::HEAD);
     if route == Route::Root && reads && !Auth::has_credentials(seen.authorization, query) {
         return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
@@ -204,6 +207,8 @@ async fn serve_caller(
             admit(1)?;
             Box::pin(stream(state, caller, StreamKind::Monitor, "")).await
         }
+        // Answered by `serve` before authentication; never a command.
+        Route::Console(_) => Err(Error::Internal("console route on the command path".into())),
     }
 }
 

@@ -1,9 +1,11 @@
 //! The client-facing (downstream) side: an HTTP/1.1 server on hyper that accepts connections
 //! up to a limit, serves each with a handler ([`handler::handle`] for the API,
 //! [`admin::handle`] for the admin listener), and on shutdown stops accepting and lets
-//! in-flight requests finish within a deadline.
+//! in-flight requests finish within a deadline. [`console`] serves the web console on the API
+//! listener.
 
 pub mod admin;
+pub mod console;
 pub mod drain;
 pub mod handler;
 pub mod reply;

@@ -1,5 +1,6 @@
 //! Which endpoint a request path names. Every path that is not one of the fixed endpoints is
 //! a command in path form (Upstash has no 404 for unknown endpoints: every path is a command).
+//! `/console` and everything under it is the web console, never a command.
 
 /// The endpoint a request path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,9 @@ pub enum Route<'a> {
     PSubscribe(&'a str),
     /// `/monitor`: server-sent MONITOR lines.
     Monitor,
+    /// `/console` and `/console/...`: the web console (`http::console`); holds what follows
+    /// `console/` (empty for the page itself).
+    Console(&'a str),
     /// `/<cmd>/<arg>...`: the path form; holds the raw (still percent-encoded) path without its
     /// leading slashes and without one trailing slash.
     Command(&'a str),
@@ -31,6 +35,7 @@ impl Route<'_> {
             Route::Subscribe(_) => "subscribe",
             Route::PSubscribe(_) => "psubscribe",
             Route::Monitor => "monitor",
+            Route::Console(_) => "console",
             Route::Command(_) => "path",
         }
     }
@@ -49,11 +54,14 @@ pub fn classify(raw_path: &str) -> Route<'_> {
         "monitor" => Route::Monitor,
         "subscribe" => Route::Subscribe(""),
         "psubscribe" => Route::PSubscribe(""),
+        "console" => Route::Console(""),
         _ => {
             if let Some(ch) = rest.strip_prefix("subscribe/") {
                 Route::Subscribe(ch)
             } else if let Some(pat) = rest.strip_prefix("psubscribe/") {
                 Route::PSubscribe(pat)
+            } else if let Some(asset) = rest.strip_prefix("console/") {
+                Route::Console(asset)
             } else {
                 Route::Command(rest)
             }
@@ -80,5 +88,11 @@ mod tests {
         assert_eq!(classify("/set/k/v"), Route::Command("set/k/v"));
         assert_eq!(classify("/set/k//"), Route::Command("set/k/"));
         assert_eq!(classify("/get/a%2Fb"), Route::Command("get/a%2Fb"));
+        assert_eq!(classify("/console"), Route::Console(""));
+        assert_eq!(classify("/console/"), Route::Console(""));
+        assert_eq!(classify("/console/app.js"), Route::Console("app.js"));
+        assert_eq!(classify("/console/api/usage"), Route::Console("api/usage"));
+        assert_eq!(classify("/CONSOLE"), Route::Command("CONSOLE"));
+        assert_eq!(classify("/consoles"), Route::Command("consoles"));
     }
 }

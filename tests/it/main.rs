@@ -9,6 +9,7 @@ mod harness;
 mod auth;
 mod batch;
 mod config;
+mod console;
 mod encoding;
 mod faults;
 mod hostile;

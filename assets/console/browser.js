@@ -104,6 +104,8 @@ export function createBrowser({ api, readOnly }) {
         err,
         body,
       );
+      // On a narrow screen the detail is below the list: bring it into view.
+      if (window.matchMedia('(max-width: 899px)').matches) detail.scrollIntoView({ block: 'start' });
       const view = VIEWS[type];
       if (view) await view({ api, name, body, edit, err, readOnly });
       else body.append(h('p', { class: 'muted', text: `No viewer for the type ${type}; use the command line.` }));

@@ -131,7 +131,7 @@ impl BackendMetrics {
 }
 
 /// Route labels, in the order of [`route_index`].
-const ROUTES: [&str; 7] = [
+const ROUTES: [&str; 8] = [
     "single",
     "path",
     "pipeline",
@@ -139,6 +139,7 @@ const ROUTES: [&str; 7] = [
     "subscribe",
     "psubscribe",
     "monitor",
+    "console",
 ];
 /// Status codes with their own series; any other is counted as "other".
 const STATUSES: [u16; 12] = [200, 204, 400, 401, 404, 405, 408, 413, 429, 500, 503, 504];

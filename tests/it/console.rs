@@ -91,6 +91,26 @@ async fn serves_the_page_and_assets_with_types_csp_and_caching() {
         gw.get_path("/get/console").await,
         (200, serde_json::json!({"result": "1"}))
     );
+    // Console requests have a metrics route of their own (not `single`): the six files and the
+    // page once more.
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("restdis_http_requests_total{")
+                && l.contains(r#"route="console""#)
+                && l.contains(r#"status="200""#)
+        })
+        .unwrap_or_else(|| panic!("no console series in {metrics}"));
+    assert_eq!(line.rsplit(' ').next(), Some("7"), "{line}");
     gw.shutdown().await;
 }
 

@@ -86,6 +86,7 @@ export function createBrowser({ api, readOnly }) {
   }
 
   async function open(name) {
+    detail.setAttribute('aria-busy', 'true');
     detail.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
     const err = h('p', { class: 'error', role: 'alert' });
     await guard(err, async () => {
@@ -111,6 +112,7 @@ export function createBrowser({ api, readOnly }) {
       else body.append(h('p', { class: 'muted', text: `No viewer for the type ${type}; use the command line.` }));
     });
     if (!err.isConnected && err.textContent) detail.replaceChildren(err);
+    detail.setAttribute('aria-busy', 'false');
   }
 
   function actions(name) {
@@ -315,7 +317,7 @@ const VIEWS = {
       tr.append(
         h(
           'td',
-          { class: 'actions' },
+          { class: 'row-actions' },
           editable(td, value, { edit, readOnly, save: (text) => guard(err, () => api.cmd(['HSET', name, short(field), text])) }),
           ' ',
           h('button', edit({ type: 'button', class: 'small', text: 'Remove', onclick: () => guard(err, async () => (await api.cmd(['HDEL', name, short(field)]), tr.remove())) })),
@@ -363,7 +365,7 @@ const VIEWS = {
             {},
             h('td', { class: 'muted', text: index }),
             td,
-            h('td', { class: 'actions' }, editable(td, v, { edit, readOnly, save: (text) => guard(err, () => api.cmd(['LSET', name, index, text])) })),
+            h('td', { class: 'row-actions' }, editable(td, v, { edit, readOnly, save: (text) => guard(err, () => api.cmd(['LSET', name, index, text])) })),
           ),
         );
       });
@@ -385,7 +387,7 @@ const VIEWS = {
     const count = await api.cmd(['SCARD', name]);
     const add = (v) => {
       const tr = h('tr', {}, valueCell(v));
-      tr.append(h('td', { class: 'actions' }, h('button', edit({ type: 'button', class: 'small', text: 'Remove', disabled: v.text === null, onclick: () => guard(err, async () => (await api.cmd(['SREM', name, v.text]), tr.remove())) }))));
+      tr.append(h('td', { class: 'row-actions' }, h('button', edit({ type: 'button', class: 'small', text: 'Remove', disabled: v.text === null, onclick: () => guard(err, async () => (await api.cmd(['SREM', name, v.text]), tr.remove())) }))));
       t.tbody.append(tr);
     };
     const page = async () => {
@@ -422,7 +424,7 @@ const VIEWS = {
             td,
             h(
               'td',
-              { class: 'actions' },
+              { class: 'row-actions' },
               editable(td, score, { edit, readOnly: readOnly || member.text === null, save: (text) => guard(err, () => api.cmd(['ZADD', name, text, member.text])) }),
               ' ',
               h('button', edit({ type: 'button', class: 'small', text: 'Remove', disabled: member.text === null, onclick: () => guard(err, async () => (await api.cmd(['ZREM', name, member.text]), go(start))) })),
@@ -460,7 +462,7 @@ const VIEWS = {
         const lines = [];
         for (let i = 0; i + 1 < fields.length; i += 2) lines.push(`${short(decode(fields[i]))} = ${short(decode(fields[i + 1]))}`);
         const tr = h('tr', {}, h('td', { class: 'field', text: id }), h('td', { class: 'value', text: lines.join('\n') }));
-        tr.append(h('td', { class: 'actions' }, h('button', edit({ type: 'button', class: 'small', text: 'Remove', onclick: () => guard(err, async () => (await api.cmd(['XDEL', name, id]), tr.remove())) }))));
+        tr.append(h('td', { class: 'row-actions' }, h('button', edit({ type: 'button', class: 'small', text: 'Remove', onclick: () => guard(err, async () => (await api.cmd(['XDEL', name, id]), tr.remove())) }))));
         t.tbody.append(tr);
       }
       if (entries.length) {

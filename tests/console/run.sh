@@ -140,7 +140,7 @@ monthly_commands = 1000000
 daily_bandwidth = "20MiB"
 EOF2
 env -u RESTDIS_BIN "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --console on \
-    --config "$WORK/restdis.toml" --redis-url "redis://127.0.0.1:$REDIS_PORT" --token "$TOKEN" --read-only-token "$ROTOKEN" \
+    --config "$WORK/restdis.toml" --redis-url "redis://127.0.0.1:$REDIS_PORT" --token="$TOKEN" --read-only-token="$ROTOKEN" \
     >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 RESTDIS_PID=$!
 URL=""

@@ -134,7 +134,15 @@ async function scanFor(page, pattern) {
 
 async function openKey(page, name) {
   await page.locator('#keys-table button.key', { hasText: name }).first().click();
-  await page.waitForFunction((n) => document.querySelector('#detail h2')?.textContent === n, name);
+  await opened(page, name);
+}
+
+/** Waits until the detail shows `name` with its value's first page in (aria-busy false). */
+async function opened(page, name) {
+  await page.waitForFunction(
+    (n) => document.querySelector('#detail h2')?.textContent === n && document.querySelector('#detail').getAttribute('aria-busy') === 'false',
+    name,
+  );
 }
 
 test('sign in: a wrong token is refused, the right one opens the console', async () => {
@@ -254,16 +262,16 @@ test('edit a hash field, set a TTL, rename and delete: seen through the API', as
 
   await page.fill('#detail input[aria-label="TTL in seconds"]', '500');
   await page.click('#detail button:has-text("Set TTL")');
-  await page.waitForFunction(() => /TTL: \d+ min/.test(document.querySelector('#detail .meta').textContent));
+  await page.waitForFunction(() => /TTL: \d+ min/.test((document.querySelector('#detail .meta')?.textContent ?? '')));
   const ttl = (await redis(['TTL', 'edit:hash'])).result;
   assert.ok(ttl > 400 && ttl <= 500, `ttl ${ttl}`);
   await page.click('#detail button:has-text("Remove TTL")');
-  await page.waitForFunction(() => document.querySelector('#detail .meta').textContent.includes('TTL: none'));
+  await page.waitForFunction(() => (document.querySelector('#detail .meta')?.textContent ?? '').includes('TTL: none'));
   assert.deepEqual(await redis(['TTL', 'edit:hash']), { result: -1 });
 
   await page.fill('#detail input[aria-label="New name"]', 'edit:renamed');
   await page.click('#detail button:has-text("Rename")');
-  await page.waitForFunction(() => document.querySelector('#detail h2')?.textContent === 'edit:renamed');
+  await opened(page, 'edit:renamed');
   assert.deepEqual(await redis(['EXISTS', 'edit:hash']), { result: 0 });
   await shot(page, '04-edit');
 
@@ -333,7 +341,7 @@ test('a read-only token gets a read-only console, and the server refuses writes 
   assert.match(await page.textContent('#keys-status'), /cannot SCAN/);
   await page.fill('#open-name', 'seed:hash');
   await page.press('#open-name', 'Enter');
-  await page.waitForFunction(() => document.querySelector('#detail h2')?.textContent === 'seed:hash');
+  await opened(page, 'seed:hash');
   assert.equal(await page.locator('#detail button:has-text("Edit")').first().isDisabled(), true);
   assert.equal(await page.locator('#detail button:has-text("Delete…")').isDisabled(), true);
   assert.equal(await page.locator('#detail .add button').isDisabled(), true);

@@ -232,7 +232,7 @@ EOF
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 else
     "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --redis-url "redis://127.0.0.1:$REDIS_PORT" --token "$TOKEN" --read-only-token "$ROTOKEN" \
+        --redis-url "redis://127.0.0.1:$REDIS_PORT" --token="$TOKEN" --read-only-token="$ROTOKEN" \
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 fi
 RESTDIS_PID=$!

@@ -19,6 +19,7 @@ async function signIn(token) {
 }
 
 function start(api, session) {
+  if (session.admin) return startAdmin(api);
   const readOnly = !!session.read_only;
   document.body.classList.toggle('read-only', readOnly);
   $('#signin').hidden = true;
@@ -32,6 +33,24 @@ function start(api, session) {
   createUsage({ api }).start();
   tabs();
   browser.scan(true);
+}
+
+// The admin token reaches no data (it is no tenant's token): only the Usage tab, with every
+// tenant side by side.
+function startAdmin(api) {
+  $('#signin').hidden = true;
+  $('#app').hidden = false;
+  $('#who').hidden = false;
+  $('#who-tenant').textContent = 'admin: all tenants';
+  for (const tab of document.querySelectorAll('[role=tab]')) {
+    tab.hidden = tab.id !== 'tab-usage';
+  }
+  for (const id of ['usage-bars', 'usage-tenant']) $(`#${id}`).closest('p, div').hidden = true;
+  $('.chart').hidden = true;
+  $('#usage-all').hidden = false;
+  tabs();
+  $('#tab-usage').click();
+  createUsage({ api, admin: true }).start();
 }
 
 function tabs() {

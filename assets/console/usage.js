@@ -7,7 +7,7 @@ import { formatBytes } from './values.js';
 const EVERY_MS = 2000;
 const MAX_POINTS = 90;
 
-export function createUsage({ api }) {
+export function createUsage({ api, admin = false }) {
   const bars = $('#usage-bars');
   const chart = $('#usage-chart');
   const error = $('#usage-error');
@@ -57,9 +57,32 @@ export function createUsage({ api }) {
     $('#usage-points').textContent = String(points.length);
   }
 
+  // The admin token: every tenant side by side, one row each, a bar per quota.
+  function drawAll(r) {
+    const rows = (r.tenants || []).map((t) => {
+      const l = t.limits || {};
+      const cell = (label, used, limit, bytes) => h('td', {}, bar(label, used, limit, t.thresholds, bytes));
+      return h(
+        'tr',
+        { dataset: { tenant: t.tenant } },
+        h('th', { scope: 'row', text: t.tenant }),
+        cell('today', t.day.commands, l.daily_commands),
+        cell('month', t.month.commands, l.monthly_commands),
+        cell('today', t.day.bandwidth, l.daily_bandwidth, true),
+        cell('month', t.month.bandwidth, l.monthly_bandwidth, true),
+      );
+    });
+    $('#usage-all-table tbody').replaceChildren(...rows);
+  }
+
   async function sample() {
     try {
       const r = await api.usage();
+      if (admin) {
+        error.textContent = '';
+        drawAll(r);
+        return;
+      }
       error.textContent = '';
       $('#usage-tenant').textContent = r.tenant;
       const l = r.limits || {};

@@ -10,6 +10,10 @@
 //!   the admin listener shows for it (`Meter::report`), plus `requests_since_start` (this
 //!   instance's count of the tenant's authenticated requests).
 //!
+//! - With the admin token (`--admin-token`) instead of a tenant's: `session` answers
+//!   `{"admin": true}` and `usage` every tenant's entry side by side (the `/usage` document);
+//!   the page then shows only its Usage tab.
+//!
 //! Every response here carries a strict `Content-Security-Policy`, `nosniff` and
 //! `frame-ancestors 'none'`. Assets are revalidated (`no-cache` with an `ETag`); the JSON
 //! endpoints are `no-store`. With the console off, every `/console` path is a 404.
@@ -84,23 +88,31 @@ pub fn serve(state: &AppState, parts: &Parts, rest: &str) -> HttpResponse {
         resp
     } else {
         match rest {
-            "api/session" => api(state, parts, |caller| {
-                serde_json::json!({
-                    "tenant": caller.tenant.name,
-                    "read_only": caller.read_only,
-                })
-            }),
-            "api/usage" => api(state, parts, |caller| {
-                let meter = &caller.tenant.meter;
-                let mut report = meter.report(state.metering.clock.now());
-                if let Some(fields) = report.as_object_mut() {
-                    fields.insert(
-                        "requests_since_start".into(),
-                        meter.metrics().requests.get().into(),
-                    );
-                }
-                report
-            }),
+            "api/session" => api(
+                state,
+                parts,
+                |caller| {
+                    serde_json::json!({
+                        "tenant": caller.tenant.name,
+                        "read_only": caller.read_only,
+                    })
+                },
+                || serde_json::json!({"admin": true, "tenant": null, "read_only": true}),
+            ),
+            "api/usage" => api(
+                state,
+                parts,
+                |caller| tenant_usage(state, &caller.tenant.meter),
+                || {
+                    let tenants: Vec<serde_json::Value> = state
+                        .metering
+                        .meters()
+                        .iter()
+                        .map(|m| tenant_usage(state, m))
+                        .collect();
+                    serde_json::json!({"admin": true, "tenants": tenants})
+                },
+            ),
             "index.html" => asset(parts, &ASSETS[0]),
             _ => match ASSETS.iter().find(|a| a.path == rest) {
                 Some(a) => asset(parts, a),
@@ -112,16 +124,39 @@ pub fn serve(state: &AppState, parts: &Parts, rest: &str) -> HttpResponse {
     resp
 }
 
-/// A JSON endpoint for the signed-in token: 401 without a valid one.
+/// One tenant's `/usage` entry plus this instance's count of its requests.
+fn tenant_usage(state: &AppState, meter: &crate::metering::Meter) -> serde_json::Value {
+    let mut report = meter.report(state.metering.clock.now());
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert(
+            "requests_since_start".into(),
+            meter.metrics().requests.get().into(),
+        );
+    }
+    report
+}
+
+/// A JSON endpoint for the signed-in token: 401 without a valid one. The admin token gets
+/// `admin` (every tenant) instead.
 fn api(
     state: &AppState,
     parts: &Parts,
     answer: impl FnOnce(&crate::dispatch::Caller) -> serde_json::Value,
+    admin: impl FnOnce() -> serde_json::Value,
 ) -> HttpResponse {
     let authorization = parts.headers.get(hyper::header::AUTHORIZATION);
-    let mut resp = match state.auth.authenticate(authorization, parts.uri.query()) {
-        Ok(caller) => reply::json(StatusCode::OK, answer(&caller).to_string().into_bytes()),
-        Err(err) => reply::error(&err),
+    let is_admin = state.admin_token.as_deref().is_some_and(|expected| {
+        authorization
+            .and_then(crate::auth::bearer)
+            .is_some_and(|given| crate::auth::ct_eq(given, expected.as_bytes()))
+    });
+    let mut resp = if is_admin {
+        reply::json(StatusCode::OK, admin().to_string().into_bytes())
+    } else {
+        match state.auth.authenticate(authorization, parts.uri.query()) {
+            Ok(caller) => reply::json(StatusCode::OK, answer(&caller).to_string().into_bytes()),
+            Err(err) => reply::error(&err),
+        }
     };
     resp.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

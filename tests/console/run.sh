@@ -130,6 +130,7 @@ log "redis-server ready on 127.0.0.1:$REDIS_PORT"
 
 TOKEN="$(random_token)"
 ROTOKEN="$(random_token)"
+ADMINTOKEN="$(random_token)"
 : >"$WORK/restdis.out"
 : >"$WORK/restdis.err"
 # Quotas, so the usage screen has bars to fill (usage is kept in db 15; the tests use db 0).
@@ -141,7 +142,7 @@ daily_bandwidth = "20MiB"
 EOF2
 env -u RESTDIS_BIN "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --console on \
     --config "$WORK/restdis.toml" --redis-url "redis://127.0.0.1:$REDIS_PORT" --token="$TOKEN" --read-only-token="$ROTOKEN" \
-    >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
+    --admin-token="$ADMINTOKEN" >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 RESTDIS_PID=$!
 URL=""
 ADMIN_URL=""
@@ -161,7 +162,7 @@ done
 [[ $ready -eq 1 ]] || die "restdis never became ready ($ADMIN_URL/readyz)"
 log "restdis ready at $URL"
 
-export RESTDIS_URL="$URL" RESTDIS_TOKEN="$TOKEN" RESTDIS_READONLY_TOKEN="$ROTOKEN"
+export RESTDIS_URL="$URL" RESTDIS_TOKEN="$TOKEN" RESTDIS_READONLY_TOKEN="$ROTOKEN" RESTDIS_ADMIN_TOKEN="$ADMINTOKEN"
 export SCREENSHOTS="${SCREENSHOTS:-$ROOT/target/console-screenshots}"
 mkdir -p "$SCREENSHOTS"
 

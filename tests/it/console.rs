@@ -172,6 +172,44 @@ async fn usage_and_session_need_a_token_of_the_tenant() {
     gw.shutdown().await;
 }
 
+/// With the admin token (not a tenant's), the console's endpoints show every tenant side by
+/// side; without an admin token configured, it is just a wrong token.
+#[tokio::test]
+async fn the_admin_token_sees_every_tenant_in_the_console() {
+    let redis = TestRedis::start();
+    let cli = restdis::cli::Cli {
+        admin_token: Some("console-admin".into()),
+        ..crate::harness::cli_for(&redis)
+    };
+    let gw = Gateway::start_with(cli).await;
+    gw.cmd(serde_json::json!(["SET", "a", "1"])).await;
+    let get = |token: &'static str, path: &'static str| {
+        let req = gw.http.get(format!("{}{path}", gw.url)).bearer_auth(token);
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, session) = get("console-admin", "/console/api/session").await;
+    assert_eq!(status, 200);
+    assert_eq!(session["admin"], true);
+    let (status, usage) = get("console-admin", "/console/api/usage").await;
+    assert_eq!(status, 200);
+    let tenants = usage["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 1);
+    assert_eq!(tenants[0]["tenant"], "default");
+    assert!(tenants[0]["day"]["commands"].as_u64().unwrap() >= 1, "{usage}");
+    // The admin token is no tenant's token: the REST API refuses it.
+    assert_eq!(
+        gw.post_as("console-admin", "/", serde_json::json!(["GET", "a"]))
+            .await
+            .0,
+        401
+    );
+    gw.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_off_switch_turns_every_console_path_into_a_404() {
     let redis = TestRedis::start();

@@ -12,6 +12,7 @@ import { chromium } from 'playwright-core';
 const URL = process.env.RESTDIS_URL;
 const TOKEN = process.env.RESTDIS_TOKEN;
 const RO_TOKEN = process.env.RESTDIS_READONLY_TOKEN;
+const ADMIN_TOKEN = process.env.RESTDIS_ADMIN_TOKEN;
 const SHOTS = process.env.SCREENSHOTS || 'screenshots';
 const HOSTILE_KEY = 'seed:<img src=x onerror=alert(1)>';
 const HOSTILE_VALUE = '</script><script>alert(2)</script><b>bold</b>';
@@ -428,6 +429,19 @@ test('usage: quota bars and a chart of sampled points', async () => {
   assert.equal(await page.locator('#usage-bars [data-quota="Commands today"] line.mark[x1="80"]').count(), 1, 'the 80 % line');
   assert.equal(await page.locator('#usage-chart polyline.series').count(), 1);
   await shot(page, '09-usage');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('usage with the admin token: every tenant side by side, and nothing else', async () => {
+  const page = await newPage();
+  await signIn(page, ADMIN_TOKEN);
+  assert.equal(await page.textContent('#who-tenant'), 'admin: all tenants');
+  await page.waitForSelector('#usage-all-table tbody tr[data-tenant="default"]');
+  assert.equal(await page.isVisible('#tab-browser'), false, 'no data browser for the admin token');
+  assert.equal(await page.isVisible('#usage-chart'), false);
+  assert.match(await page.textContent('#usage-all-table tr[data-tenant="default"]'), /of 10,000/);
+  await shot(page, '11-usage-admin');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

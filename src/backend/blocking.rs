@@ -32,10 +32,7 @@ impl Backend {
             other => Error::Unavailable(format!("cannot open a dedicated connection: {other}")),
         })?;
         let limit = wait + self.timeout;
-        let mut packed = redis::Cmd::new();
-        for arg in cmd.args() {
-            packed.arg(arg.as_slice());
-        }
+        let packed = super::redis_cmd(cmd);
         match tokio::time::timeout(limit, conn.send_packed_command(&packed)).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
@@ -68,10 +65,7 @@ impl Backend {
                 let cmds = handshake.clone();
                 Box::pin(async move {
                     for cmd in &cmds {
-                        let mut packed = redis::Cmd::new();
-                        for arg in cmd.args() {
-                            packed.arg(arg.as_slice());
-                        }
+                        let packed = super::redis_cmd(cmd);
                         match conn.send_packed_command(&packed).await {
                             Ok(Value::ServerError(e)) => return Err(HookError::message(error_text(&e))),
                             Ok(_) => {}

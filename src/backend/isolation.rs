@@ -272,10 +272,7 @@ fn is_auth_error(e: &redis::RedisError) -> bool {
 }
 
 async fn send(conn: &mut redis::aio::MultiplexedConnection, cmd: &Command) -> Result<Value, String> {
-    let mut packed = redis::Cmd::new();
-    for arg in cmd.args() {
-        packed.arg(arg.as_slice());
-    }
+    let packed = super::redis_cmd(cmd);
     match conn.send_packed_command(&packed).await {
         Ok(Value::ServerError(e)) => Err(error_text(&e)),
         Ok(v) => Ok(v),

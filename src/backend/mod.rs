@@ -296,6 +296,16 @@ impl Backend {
     }
 }
 
+/// `cmd` as a redis-rs command, for the connections redis-rs drives (dedicated blocking, the
+/// start-up admin connection).
+pub(crate) fn redis_cmd(cmd: &Command) -> redis::Cmd {
+    let mut packed = redis::Cmd::new();
+    for arg in cmd.args() {
+        packed.arg(arg.as_slice());
+    }
+    packed
+}
+
 fn internal(parts: &[&str]) -> Command {
     Command::internal(parts)
 }

@@ -47,6 +47,14 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<Entry>, BadRequest> {
                     "ERR failed to parse pipeline: expected a JSON array of command arrays ({e})"
                 ))
             })?;
+            // `["GET","k"]`: one command, not a batch of them. Upstash refuses the request
+            // whole; running each string as a command would answer 200 with nonsense.
+            if !outer.is_empty() && !outer.iter().any(|raw| raw.get().starts_with('[')) {
+                return Err(BadRequest::new(
+                    "ERR failed to parse pipeline: expected a JSON array of command arrays, got a \
+                     single command (send it to / instead)",
+                ));
+            }
             outer.iter().map(|raw| entry_from_raw(raw)).collect()
         }
     };
@@ -254,5 +262,21 @@ mod tests {
         assert!(b[0].is_ok() && b[1].is_err() && b[2].is_err() && b[3].is_ok() && b[4].is_err());
         assert!(parse_batch(b"[]").is_err());
         assert!(parse_batch(b"{\"a\":1}").is_err());
+    }
+
+    #[test]
+    fn a_flat_command_is_not_a_batch() {
+        for body in [
+            &br#"["GET","k"]"#[..],
+            br#"["SET","k",1]"#,
+            br#"[1,true,null]"#,
+            br#"[{"a":1}]"#,
+        ] {
+            let err = parse_batch(body).unwrap_err();
+            assert!(err.0.contains("single command"), "{}", err.0);
+        }
+        // One real entry among scalars keeps per-entry errors.
+        let b = parse_batch(br#"["x",["get","a"]]"#).unwrap();
+        assert!(b[0].is_err() && b[1].is_ok());
     }
 }

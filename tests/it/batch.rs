@@ -58,6 +58,25 @@ async fn malformed_or_refused_entries_fail_alone() {
     }
 }
 
+/// `["SET","k","v"]` sent to `/pipeline` or `/multi-exec` is one command where a batch was
+/// expected: Upstash refuses the whole request, and nothing runs.
+#[tokio::test]
+async fn a_flat_command_as_a_batch_is_refused_whole() {
+    let redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    for path in ["/pipeline", "/multi-exec"] {
+        let resp = gw.post_raw(path, r#"["SET","flat","v"]"#).await;
+        assert_eq!(resp.status(), 400, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        assert!(
+            v["error"].as_str().unwrap().contains("single command"),
+            "{path}: {v}"
+        );
+        assert!(v.get("result").is_none());
+    }
+    assert_eq!(gw.cmd(json!(["EXISTS", "flat"])).await.1, json!({"result": 0}));
+}
+
 #[tokio::test]
 async fn large_pipeline_and_blocking_entries() {
     let redis = TestRedis::start();

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Without a subcommand it runs the server; `restdis migrate` copies keys between Redis and
 /// REST endpoints (docs/migrate.md).
-#[derive(Debug, Default, Parser)]
+#[derive(Debug, Clone, Default, Parser)]
 #[command(name = "restdis", version, about, long_about = None)]
 pub struct Cli {
     /// A tool instead of the server (none: run the server with the flags below).
@@ -111,7 +111,7 @@ pub struct Cli {
 }
 
 /// The subcommands; their flags are their own, separate from the server's.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Copy keys (with values and TTLs) from one Redis or REST endpoint to another
     Migrate(Box<MigrateArgs>),

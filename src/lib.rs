@@ -27,6 +27,9 @@
 //!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
+//! - [`tenancy`]: the tenants as requests see them (tokens, policy, a backend per Redis),
+//!   resolved once per configuration ([`tenancy::Plan`]) and built per worker.
+//! - [`reload`]: live reload (SIGHUP, `POST /reload`): re-read, validate, build, swap whole.
 //! - [`metering`]: usage per tenant, quotas and the rate limit (admission before Redis),
 //!   usage kept in Redis, quota alerts and their webhook.
 //! - [`metrics`]: Prometheus metrics.
@@ -52,6 +55,8 @@ pub mod metering;
 pub mod metrics;
 pub mod migrate;
 pub mod protocol;
+pub mod reload;
 pub mod server;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;

@@ -65,7 +65,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(restdis::server::run(config)) {
+    let source = restdis::reload::Source { cli, env };
+    match runtime.block_on(restdis::server::run(config, source)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("restdis: {e:#}");

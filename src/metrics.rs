@@ -148,7 +148,8 @@ fn route_index(route: &str) -> usize {
     ROUTES.iter().position(|r| *r == route).unwrap_or(0)
 }
 
-/// The server's metrics.
+/// The server's metrics (a clone shares the same counters).
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     /// `[route][status]`, the last column for unlisted statuses.
@@ -182,6 +183,10 @@ pub struct Metrics {
     pub webhook_failed: IntCounter,
     /// Usage flushes to Redis that failed.
     pub usage_flush_errors: IntCounter,
+    /// Configuration reloads that were applied.
+    pub reloads_ok: IntCounter,
+    /// Configuration reloads refused (the old configuration stayed).
+    pub reloads_failed: IntCounter,
     redis_duration: HistogramVec,
     redis_in_flight: IntGaugeVec,
     redis_queued: IntGaugeVec,
@@ -303,6 +308,11 @@ impl Metrics {
             "Usage flushes to Redis that failed (the counts are kept and written later)",
         )?;
         registry.register(Box::new(usage_flush_errors.clone()))?;
+        let reloads = counter_vec(
+            "restdis_config_reloads_total",
+            "Configuration reloads (SIGHUP, POST /reload), by result: ok, or error (nothing changed)",
+            &["result"],
+        )?;
         let redis_duration = HistogramVec::new(
             HistogramOpts::new(
                 "restdis_redis_command_duration_seconds",
@@ -368,6 +378,8 @@ impl Metrics {
             webhook_ok: webhook.get_metric_with_label_values(&["ok"])?,
             webhook_failed: webhook.get_metric_with_label_values(&["failed"])?,
             usage_flush_errors,
+            reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
+            reloads_failed: reloads.get_metric_with_label_values(&["error"])?,
             redis_duration,
             redis_in_flight,
             redis_queued,

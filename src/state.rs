@@ -1,22 +1,21 @@
-//! [`AppState`]: everything a request handler needs, built once at start-up and shared.
+//! [`AppState`]: everything a request handler needs, built at start-up and shared; the
+//! tenants part ([`Tenancy`]) is swapped whole by a configuration reload.
 
 use std::sync::Arc;
 
-use crate::auth::Auth;
-use crate::backend::Backend;
+use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::http::reply::{Cors, SyncTokens};
 use crate::http::sse::Streams;
 use crate::metrics::Metrics;
-use crate::protocol::policy::Policy;
+use crate::reload::Trigger;
+use crate::tenancy::Tenancy;
 
 /// Shared, read-only (apart from counters) state of a running server.
 pub struct AppState {
-    /// Token table.
-    pub auth: Auth,
-    /// Command policy (deny-list, stateful and blocking commands).
-    pub policy: Policy,
+    /// Tokens, policy and backends; a configuration reload swaps them whole.
+    pub tenancy: ArcSwap<Tenancy>,
     /// Browser cross-origin settings.
     pub cors: Cors,
     /// Per-response `upstash-sync-token` generator.
@@ -27,18 +26,23 @@ pub struct AppState {
     pub max_request_size: u64,
     /// Time a client gets to send its whole body.
     pub body_read_timeout: std::time::Duration,
-    /// Every backend, for readiness checks.
-    pub backends: Vec<Arc<Backend>>,
     /// Open streams and their limits.
     pub streams: Streams,
     /// Flips to true on shutdown (streams end on it).
     pub shutdown: watch::Receiver<bool>,
-    /// Set when tenants share a Redis without isolation (shown by `/readyz`).
-    pub isolation_warning: Option<String>,
     /// Usage, quotas and alerts of every tenant.
     pub metering: Arc<crate::metering::Metering>,
     /// Bearer token of the admin listener's `/usage` and `/metrics`.
     pub admin_token: Option<String>,
     /// Whether `/console` is served.
     pub console: bool,
+    /// Asks for a configuration reload (`POST /reload`).
+    pub reload: Trigger,
+}
+
+impl AppState {
+    /// The tenancy in force now (hold it for one request, not longer).
+    pub fn tenancy(&self) -> Arc<Tenancy> {
+        self.tenancy.load_full()
+    }
 }

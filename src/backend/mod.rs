@@ -90,11 +90,11 @@ impl Backend {
         info: ConnectionInfo,
         sizes: Sizes,
         timeout: Duration,
-        isolation: Option<Isolation>,
+        isolation: Option<Arc<Isolation>>,
         metrics: BackendMetrics,
     ) -> Arc<Self> {
         let connections = sizes.connections;
-        let handshake = isolation.as_ref().map(Isolation::handshake).unwrap_or_default();
+        let handshake = isolation.as_deref().map(Isolation::handshake).unwrap_or_default();
         let slots = (0..connections.max(1))
             .map(|_| {
                 Slot::start(
@@ -119,7 +119,7 @@ impl Backend {
             in_flight: tokio::sync::Semaphore::new(sizes.max_in_flight.max(1)),
             max_in_flight: sizes.max_in_flight.max(1),
             queue_timeout: sizes.queue_timeout,
-            isolation: isolation.map(Arc::new),
+            isolation,
             metrics,
             waiting: AtomicUsize::new(0),
         })
@@ -149,6 +149,16 @@ impl Backend {
     /// The ACL users of a tenant on a shared Redis.
     pub fn isolation(&self) -> Option<&Isolation> {
         self.isolation.as_deref()
+    }
+
+    /// The same, shared (a reload reuses a backend only with the same users).
+    pub fn isolation_arc(&self) -> Option<Arc<Isolation>> {
+        self.isolation.clone()
+    }
+
+    /// How many pipelined connections it keeps.
+    pub fn connections(&self) -> usize {
+        self.slots.len()
     }
 
     /// The name used in logs and metrics.

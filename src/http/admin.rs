@@ -1,7 +1,7 @@
 //! The admin listener (separate address, no tenant token): `/healthz` (the process answers),
 //! `/readyz` (every backend answers PING; 503 otherwise), `/metrics` (Prometheus text) and
-//! `/usage` (every tenant's usage and quotas, JSON); the last two need the admin token when
-//! one is configured.
+//! `/usage` (every tenant's usage and quotas, JSON) and `POST /reload` (re-reads the
+//! configuration, `crate::reload`); the last three need the admin token when one is configured.
 
 use std::sync::Arc;
 
@@ -37,11 +37,17 @@ pub async fn handle(
         "/healthz" => json(StatusCode::OK, br#"{"status":"ok"}"#.to_vec()),
         "/readyz" => readyz(&state).await,
         "/usage" => json(StatusCode::OK, state.metering.report().to_string().into_bytes()),
+        "/reload" if req.method() == hyper::Method::POST => reload(&state).await,
+        "/reload" => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            error_body("ERR /reload takes POST: it re-reads the configuration file"),
+        ),
         "/metrics" => {
-            let up = state.backends.iter().filter(|b| b.is_connected()).count();
+            let tenancy = state.tenancy();
+            let up = tenancy.backends.iter().filter(|b| b.is_connected()).count();
             state.metrics.backends_up.set(up as i64);
             state.metrics.open_streams.set(state.streams.open_now() as i64);
-            for backend in &state.backends {
+            for backend in &tenancy.backends {
                 backend.refresh_gauges();
             }
             state.metering.refresh_gauges();
@@ -53,7 +59,7 @@ pub async fn handle(
         }
         _ => json(
             StatusCode::NOT_FOUND,
-            error_body("ERR not found: use /healthz, /readyz, /metrics or /usage"),
+            error_body("ERR not found: use /healthz, /readyz, /metrics, /usage or POST /reload"),
         ),
     };
     Ok(resp)
@@ -71,14 +77,27 @@ fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
         .is_some_and(|given| crate::auth::ct_eq(given, expected.as_bytes()))
 }
 
+/// `POST /reload`: re-reads the configuration and applies it (`crate::reload`); 200 with what
+/// changed, or 400 with why nothing did.
+async fn reload(state: &AppState) -> HttpResponse {
+    match state.reload.request().await {
+        Ok(report) => json(StatusCode::OK, report.to_string().into_bytes()),
+        Err(e) => json(
+            StatusCode::BAD_REQUEST,
+            error_body(&format!("ERR reload failed, nothing changed: {e}")),
+        ),
+    }
+}
+
 async fn readyz(state: &AppState) -> HttpResponse {
-    for backend in &state.backends {
+    let tenancy = state.tenancy();
+    for backend in &tenancy.backends {
         if let Err(e) = backend.ping().await {
             let msg = format!("backend {} is not ready: {}", backend.label(), e);
             return json(StatusCode::SERVICE_UNAVAILABLE, error_body(&msg));
         }
     }
-    match &state.isolation_warning {
+    match &tenancy.isolation_warning {
         Some(w) => json(
             StatusCode::OK,
             serde_json::json!({"status": "ready", "warning": w})

@@ -153,7 +153,11 @@ fn api(
     let mut resp = if is_admin {
         reply::json(StatusCode::OK, admin().to_string().into_bytes())
     } else {
-        match state.auth.authenticate(authorization, parts.uri.query()) {
+        match state
+            .tenancy()
+            .auth
+            .authenticate(authorization, parts.uri.query())
+        {
             Ok(caller) => reply::json(StatusCode::OK, answer(&caller).to_string().into_bytes()),
             Err(err) => reply::error(&err),
         }

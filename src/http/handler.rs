@@ -20,6 +20,7 @@ use crate::backend::StreamKind;
 use crate::dispatch::{self, Caller};
 use crate::error::Error;
 use crate::protocol::encode::{json_string, Encoding, Format};
+use crate::protocol::policy::Policy;
 use crate::protocol::route::{classify, Route};
 use crate::protocol::{body, path};
 use crate::state::AppState;
@@ -132,8 +133,9 @@ async fn serve(
     if route == Route::Root && reads && !Auth::has_credentials(seen.authorization, query) {
         return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
     }
-    let caller = state.auth.authenticate(seen.authorization, query)?;
-    let result = serve_caller(state, parts, seen, body, &caller, route).await;
+    let tenancy = state.tenancy();
+    let caller = tenancy.auth.authenticate(seen.authorization, query)?;
+    let result = serve_caller(state, &tenancy.policy, parts, seen, body, &caller, route).await;
     count_outcome(&caller, &result);
     result
 }
@@ -142,6 +144,7 @@ async fn serve(
 /// (nothing of a refused request reaches Redis), runs it and answers.
 async fn serve_caller(
     state: &AppState,
+    policy: &Policy,
     parts: &Parts,
     seen: &Seen<'_>,
     body: Incoming,
@@ -157,7 +160,6 @@ async fn serve_caller(
         state.body_read_timeout,
     )
     .await?;
-    let policy = &state.policy;
     let admit = |commands: usize| admit(state, caller, commands, body.len());
     match route {
         Route::Root => {

@@ -17,6 +17,8 @@ pub mod quota;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Value;
@@ -107,12 +109,31 @@ impl Window {
     }
 }
 
-/// One tenant's counts, caps and alert state.
-pub struct Meter {
-    tenant: String,
+/// A tenant's caps: swapped whole when a configuration reload changes them, so a request
+/// sees either the old caps or the new ones.
+struct Caps {
     limits: Limits,
     thresholds: Vec<f64>,
     rate: Option<RateLimiter>,
+}
+
+impl Caps {
+    fn new(limits: Limits, thresholds: Vec<f64>) -> Self {
+        let rate = limits
+            .requests_per_second
+            .map(|r| RateLimiter::new(r, limits.burst.unwrap_or(r)));
+        Self {
+            limits,
+            thresholds,
+            rate,
+        }
+    }
+}
+
+/// One tenant's counts, caps and alert state.
+pub struct Meter {
+    tenant: String,
+    caps: ArcSwap<Caps>,
     day: Window,
     month: Window,
     /// Periods that ended with counts not yet written (touched at roll-over and flush only).
@@ -136,9 +157,6 @@ impl Meter {
         metrics: TenantMetrics,
         now: SystemTime,
     ) -> Self {
-        let rate = limits
-            .requests_per_second
-            .map(|r| RateLimiter::new(r, limits.burst.unwrap_or(r)));
         for kind in Kind::ALL {
             if let Some(l) = limits.of(kind) {
                 metrics.limit(kind).set(l as i64);
@@ -146,9 +164,7 @@ impl Meter {
         }
         let meter = Self {
             tenant: tenant.to_string(),
-            limits,
-            thresholds,
-            rate,
+            caps: ArcSwap::from_pointee(Caps::new(limits, thresholds)),
             day: Window::default(),
             month: Window::default(),
             closed: Mutex::new(Vec::new()),
@@ -166,6 +182,32 @@ impl Meter {
             .index
             .store(Period::of(false, now).index, Ordering::Release);
         meter
+    }
+
+    /// Applies caps from a reloaded configuration, from the next request on; counts are kept.
+    /// The rate limiter starts afresh only when the rate or burst changed. Returns whether
+    /// anything changed.
+    pub fn set_caps(&self, limits: Limits, thresholds: Vec<f64>) -> bool {
+        let old = self.caps.load();
+        if old.limits == limits && old.thresholds == thresholds {
+            return false;
+        }
+        let mut caps = Caps::new(limits, thresholds);
+        if old.limits.requests_per_second == limits.requests_per_second && old.limits.burst == limits.burst {
+            caps.rate = old.rate.as_ref().map(RateLimiter::clone_state);
+        }
+        for kind in Kind::ALL {
+            if let Some(l) = limits.of(kind) {
+                self.metrics.limit(kind).set(l as i64);
+            }
+        }
+        self.caps.store(Arc::new(caps));
+        true
+    }
+
+    /// The tenant's limits now.
+    pub fn limits(&self) -> Limits {
+        self.caps.load().limits
     }
 
     /// The tenant's name.
@@ -233,7 +275,8 @@ impl Meter {
                 reason: kind.name(),
             }
         };
-        if let Some(rate) = &self.rate {
+        let caps = self.caps.load();
+        if let Some(rate) = &caps.rate {
             if let Err(wait) = rate.admit(now) {
                 self.metrics.rejected("rate").inc();
                 return Err(Refusal {
@@ -250,13 +293,13 @@ impl Meter {
             let dim = usize::from(!kind.commands());
             if let Err(usage) = self
                 .window(kind.daily())
-                .try_add(dim, wanted[dim], self.limits.of(kind))
+                .try_add(dim, wanted[dim], caps.limits.of(kind))
             {
                 for earlier in &Kind::ALL[..i] {
                     let d = usize::from(!earlier.commands());
                     self.window(earlier.daily()).pending[d].fetch_sub(wanted[d], Ordering::AcqRel);
                 }
-                return Err(refused(kind, self.limits.of(kind).unwrap_or(0), usage));
+                return Err(refused(kind, caps.limits.of(kind).unwrap_or(0), usage));
             }
         }
         self.metrics.commands.inc_by(commands);
@@ -280,6 +323,7 @@ impl Meter {
     /// The `/usage` entry of this tenant.
     pub fn report(&self, now: SystemTime) -> serde_json::Value {
         self.roll(now);
+        let caps = self.caps.load();
         let period = |daily: bool| {
             let p = Period::of(daily, now);
             let w = self.window(daily);
@@ -292,27 +336,27 @@ impl Meter {
         };
         let limits: serde_json::Map<String, serde_json::Value> = Kind::ALL
             .iter()
-            .map(|k| (k.name().to_string(), json!(self.limits.of(*k))))
+            .map(|k| (k.name().to_string(), json!(caps.limits.of(*k))))
             .chain([
                 (
                     "requests_per_second".to_string(),
-                    json!(self.limits.requests_per_second),
+                    json!(caps.limits.requests_per_second),
                 ),
                 (
                     "burst".to_string(),
-                    json!(self
+                    json!(caps
                         .rate
                         .as_ref()
-                        .map(|_| self.limits.burst.or(self.limits.requests_per_second))),
+                        .map(|_| caps.limits.burst.or(caps.limits.requests_per_second))),
                 ),
             ])
             .collect();
         let crossed: Vec<serde_json::Value> = Kind::ALL
             .iter()
-            .filter_map(|k| Some((*k, self.limits.of(*k)?)))
+            .filter_map(|k| Some((*k, caps.limits.of(*k)?)))
             .flat_map(|(k, limit)| {
                 let usage = self.usage(k);
-                self.thresholds
+                caps.thresholds
                     .iter()
                     .filter(move |t| limit > 0 && usage as f64 >= **t * limit as f64)
                     .map(move |t| json!({"quota": k.name(), "threshold": t}))
@@ -323,7 +367,7 @@ impl Meter {
             "day": period(true),
             "month": period(false),
             "limits": limits,
-            "thresholds": self.thresholds,
+            "thresholds": caps.thresholds,
             "thresholds_crossed": crossed,
         })
     }
@@ -335,15 +379,16 @@ impl Meter {
         let Ok(mut fired) = self.fired.lock() else {
             return due;
         };
+        let caps = self.caps.load();
         for kind in Kind::ALL {
-            let Some(limit) = self.limits.of(kind) else {
+            let Some(limit) = caps.limits.of(kind) else {
                 continue;
             };
             let usage = self.usage(kind);
             let ratio = usage as f64 / limit.max(1) as f64;
             self.metrics.ratio(kind).set(ratio);
             let period = Period::of(kind.daily(), now);
-            for t in &self.thresholds {
+            for t in &caps.thresholds {
                 let key = (kind, period.index, (t * 1000.0).round() as u64);
                 if ratio + 1e-9 < *t || fired.contains(&key) {
                     continue;
@@ -373,7 +418,10 @@ impl Meter {
 
 /// Every tenant's meter, the usage store and the alert channel.
 pub struct Metering {
-    meters: Vec<Arc<Meter>>,
+    /// Every configured tenant's meter (swapped whole by a configuration reload).
+    meters: ArcSwap<Vec<Arc<Meter>>>,
+    /// Meters of tenants a reload removed: their last counts are written by the next flush.
+    retired: Mutex<Vec<Arc<Meter>>>,
     /// Where usage is kept (`None`: in memory only).
     store: Option<Arc<Backend>>,
     webhook: Option<Webhook>,
@@ -410,7 +458,8 @@ impl Metering {
         flush_errors: prometheus::IntCounter,
     ) -> Self {
         Self {
-            meters,
+            meters: ArcSwap::from_pointee(meters),
+            retired: Mutex::new(Vec::new()),
             store,
             webhook,
             clock,
@@ -420,8 +469,24 @@ impl Metering {
     }
 
     /// The meters, in configuration order.
-    pub fn meters(&self) -> &[Arc<Meter>] {
-        &self.meters
+    pub fn meters(&self) -> Arc<Vec<Arc<Meter>>> {
+        self.meters.load_full()
+    }
+
+    /// The meter of tenant `name`, if it has one.
+    pub fn meter(&self, name: &str) -> Option<Arc<Meter>> {
+        self.meters.load().iter().find(|m| m.tenant == name).cloned()
+    }
+
+    /// Replaces the meters after a configuration reload. Meters that are no longer listed
+    /// get one last flush of what they counted.
+    pub fn set_meters(&self, meters: Vec<Arc<Meter>>) {
+        let old = self.meters.swap(Arc::new(meters));
+        let now = self.meters.load();
+        let gone = old.iter().filter(|m| !now.iter().any(|n| Arc::ptr_eq(m, n)));
+        if let Ok(mut retired) = self.retired.lock() {
+            retired.extend(gone.cloned());
+        }
     }
 
     /// Whether usage is kept in Redis.
@@ -435,7 +500,7 @@ impl Metering {
         json!({
             "persisted": self.persisted(),
             "generated_at": quota::rfc3339(now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)),
-            "tenants": self.meters.iter().map(|m| m.report(now)).collect::<Vec<_>>(),
+            "tenants": self.meters.load().iter().map(|m| m.report(now)).collect::<Vec<_>>(),
         })
     }
 
@@ -453,7 +518,7 @@ impl Metering {
 
     /// Sets the gauges read at scrape time.
     pub fn refresh_gauges(&self) {
-        for m in &self.meters {
+        for m in self.meters.load().iter() {
             m.metrics
                 .streams_open
                 .set(m.open_streams.load(Ordering::Relaxed) as i64);
@@ -477,10 +542,17 @@ impl Metering {
     /// totals, updates the gauges and fires the alerts due.
     pub async fn flush(&self) {
         let now = self.clock.now();
+        let retired = self
+            .retired
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        let current = self.meters.load_full();
+        let meters: Vec<&Arc<Meter>> = current.iter().chain(&retired).collect();
         if let Some(store) = &self.store {
-            self.persist(store, now).await;
+            self.persist(store, now, &meters).await;
         }
-        for meter in &self.meters {
+        for meter in current.iter() {
             meter.roll(now);
             for (alert, ttl) in meter.due_alerts(now) {
                 if self.first_to_fire(&alert, ttl).await {
@@ -490,16 +562,16 @@ impl Metering {
         }
     }
 
-    async fn persist(&self, store: &Backend, now: SystemTime) {
+    async fn persist(&self, store: &Backend, now: SystemTime, meters: &[&Arc<Meter>]) {
         // Per meter: its current windows' pending counts (taken now) and closed periods.
         struct Batch<'a> {
             meter: &'a Meter,
             current: Vec<(Period, [u64; 2])>,
             closed: Vec<Closed>,
         }
-        let mut batches = Vec::with_capacity(self.meters.len());
+        let mut batches = Vec::with_capacity(meters.len());
         let mut cmds = Vec::new();
-        for meter in &self.meters {
+        for meter in meters {
             meter.roll(now);
             let closed = meter
                 .closed

@@ -216,6 +216,16 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter with the same settings and state (its place in the bucket).
+    pub fn clone_state(&self) -> Self {
+        Self {
+            rate: self.rate,
+            burst: self.burst,
+            interval: self.interval,
+            tat: AtomicU64::new(self.tat.load(Ordering::Acquire)),
+        }
+    }
+
     /// The sustained rate.
     pub fn rate(&self) -> u64 {
         self.rate

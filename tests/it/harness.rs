@@ -321,8 +321,12 @@ impl Gateway {
     /// restdis with the given flags; waits until a Redis connection is up.
     pub async fn start_with(cli: Cli) -> Self {
         let config = Config::resolve(&cli, &Default::default()).unwrap();
-        let server = Server::start(config).await.unwrap();
-        for backend in &server.state.backends {
+        let source = restdis::reload::Source {
+            cli,
+            env: Default::default(),
+        };
+        let server = Server::start_with(config, Some(source)).await.unwrap();
+        for backend in &server.state.tenancy().backends {
             assert!(
                 backend.wait_connected(Duration::from_secs(10)).await,
                 "restdis did not connect to Redis"
@@ -342,8 +346,8 @@ impl Gateway {
     }
 
     /// The (first) backend.
-    pub fn backend(&self) -> &restdis::backend::Backend {
-        self.server.as_ref().map(|s| &*s.state.backends[0]).unwrap()
+    pub fn backend(&self) -> std::sync::Arc<restdis::backend::Backend> {
+        self.state().tenancy().backends[0].clone()
     }
 
     /// Stops accepting and drains.
@@ -392,12 +396,38 @@ impl Gateway {
         self.post_as(TOKEN, "/multi-exec", cmds).await
     }
 
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap();
+        resp.text().await.unwrap()
+    }
+
+    /// The value of the first metric line that starts with `prefix` (a name, or a name and
+    /// labels), or 0 when there is none.
+    pub async fn metric(&self, prefix: &str) -> f64 {
+        metric_value(&self.metrics_text().await, prefix)
+    }
+
     /// A GET with `_token` in the query.
     pub async fn get_path(&self, path_and_query: &str) -> (u16, Value) {
         let sep = if path_and_query.contains('?') { '&' } else { '?' };
         let url = format!("{}{path_and_query}{sep}_token={TOKEN}", self.url);
         status_json(self.http.get(url).send().await.unwrap()).await
     }
+}
+
+/// The value of the first line of Prometheus `text` that starts with `prefix`, or 0.
+pub fn metric_value(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Status and JSON body of a response (panics, naming the body, if it is not JSON).

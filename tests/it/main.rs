@@ -18,6 +18,7 @@ mod metering;
 mod migrate;
 mod monitoring;
 mod policy;
+mod reload;
 mod resilience;
 mod single;
 mod stalled;

@@ -384,15 +384,7 @@ async fn every_metric_the_rules_and_the_dashboard_use_is_exported() {
     // Alerts and webhook deliveries happen in the background: poll until every name is there.
     let deadline = Instant::now() + Duration::from_secs(10);
     let missing = loop {
-        let text = gw
-            .http
-            .get(format!("{}/metrics", gw.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = gw.metrics_text().await;
         let exported = exported_names(&text);
         let missing: BTreeSet<&(String, String)> =
             referenced.iter().filter(|(n, _)| !exported.contains(n)).collect();

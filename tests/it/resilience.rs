@@ -67,7 +67,7 @@ async fn restdis_starts_before_redis() {
     assert_eq!(status_json(resp).await.0, 503);
     redis.restart();
     assert!(
-        server.state.backends[0]
+        server.state.tenancy().backends[0]
             .wait_connected(Duration::from_secs(5))
             .await
     );

@@ -49,11 +49,7 @@ async fn metric(http: &reqwest::Client, admin: &str, name: &str) -> f64 {
         .text()
         .await
         .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    crate::harness::metric_value(&text, name)
 }
 
 fn numsub(redis: &TestRedis, channel: &str) -> i64 {

@@ -79,7 +79,7 @@ async fn wrong_password_gives_503_at_once() {
         assert!(body["error"].is_string(), "{body}");
         assert!(started.elapsed() < Duration::from_secs(1));
     }
-    assert!(!server.state.backends[0].is_connected());
+    assert!(!server.state.tenancy().backends[0].is_connected());
     server.shutdown().await;
 }
 

@@ -75,10 +75,10 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
-    /// Runtime worker threads; 1 runs a single-threaded event loop, the cheapest per request
-    /// [default: 1]
-    #[arg(long, env = "RESTDIS_WORKER_THREADS", value_name = "N")]
-    pub worker_threads: Option<usize>,
+    /// Workers, each a single-threaded event loop with its own listener socket (SO_REUSEPORT)
+    /// and its own Redis connections; "auto" = one per available core [default: 1]
+    #[arg(long, env = "RESTDIS_WORKER_THREADS", value_name = "N|auto")]
+    pub worker_threads: Option<String>,
 
     /// Tenants that share one Redis: "acl" gives each its own Redis ACL user (a hard boundary,
     /// refused at start when Redis cannot enforce it), "off" runs them unisolated [default: acl]

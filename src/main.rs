@@ -45,20 +45,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     restdis::telemetry::init(&config.log);
-    // One thread (the default) runs everything on a current-thread runtime: concurrent
-    // requests then coalesce into one Redis write, and a request costs about 40 % less CPU
-    // than on the work-stealing runtime (docs/performance.md). More threads scale across cores.
-    let mut runtime = match config.worker_threads {
-        n if n <= 1 => tokio::runtime::Builder::new_current_thread(),
-        n => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            // As much stack as the main thread: replies are parsed and encoded recursively, and
-            // Redis nests a Lua reply up to about 8,000 levels (tests/it/wire.rs).
-            b.worker_threads(n).thread_stack_size(8 << 20);
-            b
-        }
-    };
-    let runtime = match runtime.enable_all().build() {
+    // Every worker is a current-thread runtime: concurrent requests then coalesce into one
+    // Redis write, and a request costs about 40 % less CPU than on the work-stealing runtime
+    // (docs/performance.md). This thread is the first worker; `--worker-threads N` starts N - 1
+    // more, each with its own listener socket and Redis connections (`server::spawn_worker`).
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("restdis: cannot start the runtime: {e}");

@@ -183,6 +183,8 @@ pub struct Metrics {
     pub webhook_failed: IntCounter,
     /// Usage flushes to Redis that failed.
     pub usage_flush_errors: IntCounter,
+    /// Connections accepted, per worker.
+    worker_connections: IntCounterVec,
     /// Configuration reloads that were applied.
     pub reloads_ok: IntCounter,
     /// Configuration reloads refused (the old configuration stayed).
@@ -308,6 +310,11 @@ impl Metrics {
             "Usage flushes to Redis that failed (the counts are kept and written later)",
         )?;
         registry.register(Box::new(usage_flush_errors.clone()))?;
+        let worker_connections = counter_vec(
+            "restdis_worker_connections_total",
+            "Client connections accepted on the API listener, per worker (--worker-threads)",
+            &["worker"],
+        )?;
         let reloads = counter_vec(
             "restdis_config_reloads_total",
             "Configuration reloads (SIGHUP, POST /reload), by result: ok, or error (nothing changed)",
@@ -378,6 +385,7 @@ impl Metrics {
             webhook_ok: webhook.get_metric_with_label_values(&["ok"])?,
             webhook_failed: webhook.get_metric_with_label_values(&["failed"])?,
             usage_flush_errors,
+            worker_connections,
             reloads_ok: reloads.get_metric_with_label_values(&["ok"])?,
             reloads_failed: reloads.get_metric_with_label_values(&["error"])?,
             redis_duration,
@@ -418,6 +426,12 @@ impl Metrics {
     pub fn drop_unlimited(&self, name: &str, kind: Kind) {
         let _ = self.quota_ratio.remove_label_values(&[name, kind.name()]);
         let _ = self.quota_limit.remove_label_values(&[name, kind.name()]);
+    }
+
+    /// The accepted-connections counter of worker `i`.
+    pub fn worker_connections(&self, i: usize) -> Result<IntCounter, prometheus::Error> {
+        self.worker_connections
+            .get_metric_with_label_values(&[&i.to_string()])
     }
 
     /// The handles of backend `label`.

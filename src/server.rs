@@ -35,6 +35,8 @@ pub struct Server {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Workers after the first (which runs on the caller's runtime).
+    threads: Vec<std::thread::JoinHandle<()>>,
     dev_redis: Option<DevRedis>,
 }
 
@@ -101,10 +103,8 @@ impl Server {
             metrics.streams_dropped_redis.clone(),
         );
         let (trigger, reload_requests) = Trigger::new();
-        let state = Arc::new(AppState {
-            tenancy: ArcSwap::from_pointee(tenancy),
+        let common = Common {
             cors: config.cors.clone(),
-            sync: SyncTokens::new(),
             metrics,
             max_request_size: config.max_request_size,
             body_read_timeout: config.body_read_timeout,
@@ -114,23 +114,45 @@ impl Server {
             admin_token: config.admin_token.clone(),
             console: config.console.enabled,
             reload: trigger,
-        });
-        let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
+            workers: Default::default(),
+        };
+        let state = Arc::new(common.state(0, tenancy)?);
+        let workers = config.worker_threads.max(1);
+        let api = listen(config.listen, workers > 1)
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
+        let plan = Arc::new(plan);
+        let mut others = Vec::new();
+        let mut threads = Vec::new();
+        for i in 1..workers {
+            // Every worker's socket on the same address; the kernel spreads connections.
+            let socket = listen(api_addr, true)
+                .and_then(TcpListener::into_std)
+                .with_context(|| format!("cannot listen on {api_addr} (worker {i})"))?;
+            let (ready, started) = tokio::sync::oneshot::channel();
+            let thread = spawn_worker(i, socket, common.clone(), plan.clone(), config.limits, ready)?;
+            threads.push(thread);
+            let worker = started
+                .await
+                .map_err(|_| anyhow::anyhow!("worker {i} stopped while starting"))??;
+            others.push(worker);
+        }
         let mut tasks = vec![tokio::spawn(metering.clone().run(rx.clone()))];
+        let mut all = vec![Worker {
+            handle: tokio::runtime::Handle::current(),
+            state: state.clone(),
+        }];
+        all.extend(others);
         let reloader = Reloader {
             source,
             config: config.clone(),
-            plan: Arc::new(plan),
+            plan,
             dev_redis_url: dev_redis.as_ref().map(|r| r.url.clone()),
             store: store_info,
             metrics: state.metrics.clone(),
             clock: metering.clock.clone(),
             metering,
-            workers: vec![Worker {
-                handle: tokio::runtime::Handle::current(),
-                state: state.clone(),
-            }],
+            workers: all,
         };
         tasks.push(tokio::spawn(reloader.run(reload_requests, rx.clone())));
         tasks.push(tokio::spawn(http::serve(
@@ -142,7 +164,7 @@ impl Server {
         )));
         let mut admin_addr = None;
         if let Some(addr) = config.admin_listen {
-            let listener = listen(addr).with_context(|| format!("cannot listen on {addr} (admin)"))?;
+            let listener = listen(addr, false).with_context(|| format!("cannot listen on {addr} (admin)"))?;
             admin_addr = Some(listener.local_addr()?);
             let limits = ListenerLimits {
                 max_connections: 256,
@@ -162,6 +184,7 @@ impl Server {
             state,
             shutdown,
             tasks,
+            threads,
             dev_redis,
         })
     }
@@ -173,10 +196,107 @@ impl Server {
         for task in self.tasks {
             let _ = task.await;
         }
+        for thread in self.threads {
+            // Each worker drains its own connections, then its runtime ends.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         if let Some(redis) = self.dev_redis {
             redis.stop().await;
         }
     }
+}
+
+/// What every worker's [`AppState`] shares with the others' (the tenancy is each worker's own).
+#[derive(Clone)]
+struct Common {
+    cors: crate::http::reply::Cors,
+    metrics: Metrics,
+    max_request_size: u64,
+    body_read_timeout: std::time::Duration,
+    streams: Streams,
+    shutdown: watch::Receiver<bool>,
+    metering: Arc<Metering>,
+    admin_token: Option<String>,
+    console: bool,
+    reload: Trigger,
+    workers: Arc<std::sync::Mutex<Vec<Arc<ArcSwap<Tenancy>>>>>,
+}
+
+impl Common {
+    fn state(&self, worker: usize, tenancy: Tenancy) -> anyhow::Result<AppState> {
+        let tenancy = Arc::new(ArcSwap::from_pointee(tenancy));
+        if let Ok(mut all) = self.workers.lock() {
+            all.push(tenancy.clone());
+        }
+        Ok(AppState {
+            accepted: self.metrics.worker_connections(worker)?,
+            tenancy,
+            workers: self.workers.clone(),
+            cors: self.cors.clone(),
+            // Per worker: no counter shared across cores on the request path.
+            sync: SyncTokens::new(),
+            metrics: self.metrics.clone(),
+            max_request_size: self.max_request_size,
+            body_read_timeout: self.body_read_timeout,
+            streams: self.streams.clone(),
+            shutdown: self.shutdown.clone(),
+            metering: self.metering.clone(),
+            admin_token: self.admin_token.clone(),
+            console: self.console,
+            reload: self.reload.clone(),
+        })
+    }
+}
+
+/// Starts worker `i` on a thread of its own: a current-thread runtime, its own backends
+/// (connections) built from `plan`, serving `socket` until shutdown, then draining. `ready`
+/// gets its runtime and state once it serves, or why it could not start.
+fn spawn_worker(
+    i: usize,
+    socket: std::net::TcpListener,
+    common: Common,
+    plan: Arc<Plan>,
+    limits: ListenerLimits,
+    ready: tokio::sync::oneshot::Sender<anyhow::Result<Worker>>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let thread = std::thread::Builder::new()
+        .name(format!("restdis-worker-{i}"))
+        // As much stack as the main thread: replies are parsed and encoded recursively, and
+        // Redis nests a Lua reply up to about 8,000 levels (tests/it/wire.rs).
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = ready.send(Err(anyhow::anyhow!("worker {i}: cannot start a runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let started = Tenancy::build(&plan, None, &common.metrics)
+                    .and_then(|t| common.state(i, t))
+                    .and_then(|s| Ok((s, TcpListener::from_std(socket)?)));
+                drop(plan);
+                let (state, listener) = match started {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
+                let state = Arc::new(state);
+                let worker = Worker {
+                    handle: tokio::runtime::Handle::current(),
+                    state: state.clone(),
+                };
+                if ready.send(Ok(worker)).is_err() {
+                    return;
+                }
+                http::serve(listener, state, handler::handle, limits, common.shutdown.clone()).await;
+            });
+        })
+        .context("cannot start a worker thread")?;
+    Ok(thread)
 }
 
 /// Where usage is kept (its Redis, with its database set), when it is.
@@ -300,14 +420,19 @@ async fn wait_for_signal(reload: &Trigger) {
 /// clients overflows; the kernel caps it at `net.core.somaxconn`).
 const LISTEN_BACKLOG: u32 = 1024;
 
-/// Binds a listener (address reuse on, as with std) with [`LISTEN_BACKLOG`].
-fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds a listener (address reuse on, as with std) with [`LISTEN_BACKLOG`]; with `shared`,
+/// also SO_REUSEPORT, so every worker binds a socket of its own to the same address.
+fn listen(addr: std::net::SocketAddr, shared: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if shared {
+        #[cfg(unix)]
+        socket.set_reuseport(true)?;
+    }
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
 }

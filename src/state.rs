@@ -14,8 +14,11 @@ use crate::tenancy::Tenancy;
 
 /// Shared, read-only (apart from counters) state of a running server.
 pub struct AppState {
-    /// Tokens, policy and backends; a configuration reload swaps them whole.
-    pub tenancy: ArcSwap<Tenancy>,
+    /// Tokens, policy and backends of this worker; a configuration reload swaps them whole.
+    pub tenancy: Arc<ArcSwap<Tenancy>>,
+    /// Every worker's tenancy (this one's included), for the admin listener's gauges and
+    /// readiness.
+    pub workers: Arc<std::sync::Mutex<Vec<Arc<ArcSwap<Tenancy>>>>>,
     /// Browser cross-origin settings.
     pub cors: Cors,
     /// Per-response `upstash-sync-token` generator.
@@ -36,6 +39,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Whether `/console` is served.
     pub console: bool,
+    /// Counts the connections this worker accepted on the API listener.
+    pub accepted: prometheus::IntCounter,
     /// Asks for a configuration reload (`POST /reload`).
     pub reload: Trigger,
 }
@@ -44,5 +49,14 @@ impl AppState {
     /// The tenancy in force now (hold it for one request, not longer).
     pub fn tenancy(&self) -> Arc<Tenancy> {
         self.tenancy.load_full()
+    }
+
+    /// Every backend of every worker (a Redis appears once per worker).
+    pub fn every_backend(&self) -> Vec<Arc<crate::backend::Backend>> {
+        let workers = match self.workers.lock() {
+            Ok(w) => w.clone(),
+            Err(_) => vec![self.tenancy.clone()],
+        };
+        workers.iter().flat_map(|t| t.load().backends.clone()).collect()
     }
 }

@@ -178,8 +178,9 @@ impl Plan {
             blocking: config.blocking,
             sizes: Sizes {
                 connections: 1,
-                blocking_pool: config.blocking.pool_size,
-                max_in_flight: config.max_in_flight,
+                blocking_pool: config.blocking.pool_size.div_ceil(config.worker_threads.max(1)),
+                // The limit is the process's: each worker has an even share of it.
+                max_in_flight: config.max_in_flight.div_ceil(config.worker_threads.max(1)),
                 queue_timeout: config.queue_timeout,
             },
             command_timeout: config.command_timeout,

@@ -125,19 +125,21 @@ impl Backend {
         })
     }
 
-    /// Sets the gauges read at scrape time (in flight, queued, live connections), so the
-    /// request path pays nothing for them.
-    pub fn refresh_gauges(&self) {
+    /// What the gauges read at scrape time show of this backend: requests in flight, requests
+    /// queued, live connections. Workers each have their own backend for a Redis; the admin
+    /// listener adds theirs up, so the request path pays nothing for them.
+    pub fn gauges(&self) -> [i64; 3] {
         let free = self.in_flight.available_permits();
-        self.metrics
-            .in_flight
-            .set(self.max_in_flight.saturating_sub(free) as i64);
-        self.metrics
-            .queued
-            .set(self.waiting.load(Ordering::Relaxed) as i64);
-        self.metrics
-            .connections
-            .set(self.slots.iter().filter(|s| s.is_connected()).count() as i64);
+        [
+            self.max_in_flight.saturating_sub(free) as i64,
+            self.waiting.load(Ordering::Relaxed) as i64,
+            self.slots.iter().filter(|s| s.is_connected()).count() as i64,
+        ]
+    }
+
+    /// Its metric handles.
+    pub fn metrics(&self) -> &BackendMetrics {
+        &self.metrics
     }
 
     /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or

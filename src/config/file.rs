@@ -15,6 +15,16 @@ pub enum Size {
     Text(String),
 }
 
+/// A count: an integer, or a word such as `"auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Count {
+    /// A number.
+    N(u64),
+    /// A word.
+    Word(String),
+}
+
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,8 +49,8 @@ pub struct FileConfig {
     pub shutdown_timeout: Option<String>,
     /// Log filter.
     pub log: Option<String>,
-    /// Runtime worker threads.
-    pub worker_threads: Option<usize>,
+    /// Workers: a number or `"auto"`.
+    pub worker_threads: Option<Count>,
     /// Bearer token of the admin listener's `/usage` and `/metrics`.
     pub admin_token: Option<String>,
     /// `"acl"` (default) or `"off"`: how tenants sharing one Redis are kept apart.

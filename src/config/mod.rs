@@ -131,6 +131,31 @@ pub struct ConsoleSettings {
     pub why: &'static str,
 }
 
+/// Most workers accepted: more than cores only adds switching.
+const MAX_WORKERS: usize = 256;
+
+/// `worker_threads` from the flag (or its variable), else the file: a number (0 means 1) or
+/// `auto`, one per available core.
+fn workers(flag: Option<String>, file: Option<file::Count>) -> Result<usize, String> {
+    let text = match (flag, file) {
+        (Some(t), _) => t,
+        (None, Some(file::Count::N(n))) => n.to_string(),
+        (None, Some(file::Count::Word(w))) => w,
+        (None, None) => return Ok(1),
+    };
+    let n = if text.trim().eq_ignore_ascii_case("auto") {
+        std::thread::available_parallelism().map(usize::from).unwrap_or(1)
+    } else {
+        text.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("worker_threads: '{text}' is neither a number nor auto"))?
+    };
+    if n > MAX_WORKERS {
+        return Err(format!("worker_threads: {n} is more than {MAX_WORKERS}"));
+    }
+    Ok(n.max(1))
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -168,7 +193,8 @@ pub struct Config {
     pub metering: MeteringSettings,
     /// Bearer token the admin listener asks for (`/usage`, `/metrics`).
     pub admin_token: Option<String>,
-    /// Runtime worker threads: 1 (default) is a current-thread runtime.
+    /// Workers, each a current-thread runtime with its own listener socket and Redis
+    /// connections (1, the default, is one event loop).
     pub worker_threads: usize,
     /// The web console at `/console`.
     pub console: ConsoleSettings,
@@ -512,7 +538,7 @@ impl Config {
             body_read_timeout,
             max_in_flight,
             queue_timeout,
-            worker_threads: cli.worker_threads.or(file.worker_threads).unwrap_or(1).max(1),
+            worker_threads: workers(cli.worker_threads.clone(), file.worker_threads.clone())?,
             generated_token,
             dev_redis,
             warnings,

@@ -43,13 +43,8 @@ pub async fn handle(
             error_body("ERR /reload takes POST: it re-reads the configuration file"),
         ),
         "/metrics" => {
-            let tenancy = state.tenancy();
-            let up = tenancy.backends.iter().filter(|b| b.is_connected()).count();
-            state.metrics.backends_up.set(up as i64);
+            refresh_backend_gauges(&state);
             state.metrics.open_streams.set(state.streams.open_now() as i64);
-            for backend in &tenancy.backends {
-                backend.refresh_gauges();
-            }
             state.metering.refresh_gauges();
             with_body(
                 StatusCode::OK,
@@ -77,6 +72,31 @@ fn authorized(state: &AppState, req: &Request<Incoming>) -> bool {
         .is_some_and(|given| crate::auth::ct_eq(given, expected.as_bytes()))
 }
 
+/// Sets each backend's gauges to the sum over the workers (each has its own connections to
+/// every Redis), and `restdis_backends_up` to the Redis servers with a live connection.
+fn refresh_backend_gauges(state: &AppState) {
+    let mut by_label: std::collections::BTreeMap<String, (Arc<crate::backend::Backend>, [i64; 3])> =
+        Default::default();
+    for backend in state.every_backend() {
+        let g = backend.gauges();
+        let entry = by_label
+            .entry(backend.label().to_string())
+            .or_insert_with(|| (backend.clone(), [0; 3]));
+        for (sum, v) in entry.1.iter_mut().zip(g) {
+            *sum += v;
+        }
+    }
+    let mut up = 0;
+    for (backend, [in_flight, queued, connections]) in by_label.values() {
+        let m = backend.metrics();
+        m.in_flight.set(*in_flight);
+        m.queued.set(*queued);
+        m.connections.set(*connections);
+        up += i64::from(*connections > 0);
+    }
+    state.metrics.backends_up.set(up);
+}
+
 /// `POST /reload`: re-reads the configuration and applies it (`crate::reload`); 200 with what
 /// changed, or 400 with why nothing did.
 async fn reload(state: &AppState) -> HttpResponse {
@@ -91,7 +111,7 @@ async fn reload(state: &AppState) -> HttpResponse {
 
 async fn readyz(state: &AppState) -> HttpResponse {
     let tenancy = state.tenancy();
-    for backend in &tenancy.backends {
+    for backend in state.every_backend() {
         if let Err(e) = backend.ping().await {
             let msg = format!("backend {} is not ready: {}", backend.label(), e);
             return json(StatusCode::SERVICE_UNAVAILABLE, error_body(&msg));

@@ -81,6 +81,7 @@ pub async fn serve<H, F>(
         let conn = drain.watch(builder.serve_connection(TokioIo::new(stream), service));
         let metrics_state = state.clone();
         metrics_state.metrics.open_connections.inc();
+        metrics_state.accepted.inc();
         tokio::spawn(async move {
             let _ = conn.await;
             metrics_state.metrics.open_connections.dec();

@@ -43,7 +43,8 @@ pub struct StreamSettings {
     pub max_buffer: usize,
 }
 
-/// Counts open streams against the limits.
+/// Counts open streams against the limits (clones share the counts: one set for all workers).
+#[derive(Clone)]
 pub struct Streams {
     settings: StreamSettings,
     open: Arc<AtomicUsize>,

@@ -312,6 +312,12 @@ pub fn cli_for(redis: &TestRedis) -> Cli {
     }
 }
 
+/// `RESTDIS_TEST_WORKERS=N` runs every test gateway with N workers (`scripts/test` runs the
+/// suite once more with 2).
+pub fn test_workers() -> Option<String> {
+    std::env::var("RESTDIS_TEST_WORKERS").ok()
+}
+
 impl Gateway {
     /// restdis with default settings in front of `redis`.
     pub async fn start(redis: &TestRedis) -> Self {
@@ -319,7 +325,10 @@ impl Gateway {
     }
 
     /// restdis with the given flags; waits until a Redis connection is up.
-    pub async fn start_with(cli: Cli) -> Self {
+    pub async fn start_with(mut cli: Cli) -> Self {
+        if cli.worker_threads.is_none() {
+            cli.worker_threads = test_workers();
+        }
         let config = Config::resolve(&cli, &Default::default()).unwrap();
         let source = restdis::reload::Source {
             cli,

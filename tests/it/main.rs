@@ -25,3 +25,4 @@ mod stalled;
 mod streams;
 mod tenancy;
 mod wire;
+mod workers;

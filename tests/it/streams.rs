@@ -280,6 +280,8 @@ async fn dedicated_blocking_waits_without_stalling_others() {
         &dir,
         "[blocking]\nmode = \"dedicated\"\npool_size = 1\nmax_timeout = \"3s\"\n",
     ));
+    // One worker: each worker has a pool of its own (at least one connection).
+    cli.worker_threads = Some("1".into());
     let gw = Arc::new(Gateway::start_with(cli).await);
     gw.cmd(json!(["SET", "k", "v"])).await;
     let waiter = {

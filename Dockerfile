@@ -24,11 +24,14 @@ RUN if [ "$OFFLINE" = 1 ]; then \
     && objcopy --strip-all target/release/restdis /restdis
 
 FROM ${RUNTIME_IMAGE} AS runtime
-# redis-server for the local stand-in (used only when no Redis URL is given); no shell tools
-# beyond what the base has.
-RUN apt-get update \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
-    && rm -rf /var/lib/apt/lists/* \
+# redis-server for the local stand-in (used only when no Redis URL is given): the base's own
+# when it has one (RUNTIME_IMAGE=redis:8 brings Redis 8), else Debian's; no shell tools beyond
+# what the base has.
+RUN if ! command -v redis-server >/dev/null; then \
+        apt-get update \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi \
     && useradd --system --uid 10079 --home-dir /var/lib/restdis --create-home restdis
 COPY --from=build /restdis /usr/local/bin/restdis
 USER 10079

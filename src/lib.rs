@@ -7,7 +7,9 @@
 //!
 //! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
 //! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
-//! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
+//! - [`server`]: start-up (state, listeners, the workers of `--worker-threads`, each a
+//!   current-thread runtime with its own listener socket and backends), the printed URL/token
+//!   lines, SIGHUP, graceful shutdown.
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
 //!   (server-sent event streams), [`http::sse_queue`] (a stream's byte-bounded frame queue),

@@ -4,7 +4,7 @@
 //! Redis connection closes, when the client goes away (a failed write, found at the latest by
 //! the next heartbeat comment), when Redis closes the connection, on shutdown, or when the
 //! client falls too far behind: more than `[streams] max_buffer` bytes of frames waiting for it
-//! ([`sse_queue`](super::sse_queue)). Then the waiting frames are discarded, the stream ends with
+//! ([`sse_queue`]). Then the waiting frames are discarded, the stream ends with
 //! a final `data: error,slow consumer: ...` event, and `restdis_streams_dropped_total` counts it.
 
 use std::convert::Infallible;

@@ -8,7 +8,8 @@
 //! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
 //! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
 //! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
-//! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
+//! - [`http`]: the client-facing side: hyper accept loop (HTTP/1.1 and HTTP/2), connection
+//!   limits, [`http::tls`] (the listener's certificate: loading, checks, reload), [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
 //!   (server-sent event streams), [`http::sse_queue`] (a stream's byte-bounded frame queue),
 //!   [`http::admin`] (`/healthz`, `/readyz`, `/metrics`), [`http::console`] (the web

@@ -19,6 +19,7 @@ use crate::config::{Config, IsolationMode};
 use crate::devredis::{self, DevRedis};
 use crate::dispatch::{Caller, Tenant};
 use crate::http::sse::Streams;
+use crate::http::tls::Tls;
 use crate::http::{self, admin, handler, reply::SyncTokens, ListenerLimits};
 use crate::metering::alerts::Webhook;
 use crate::metering::quota::Kind;
@@ -83,6 +84,17 @@ impl Server {
         // Usage so far (after a restart, or from other instances) applies from the first request.
         metering.load().await;
         let (shutdown, rx) = watch::channel(false);
+        let tls = match &config.tls {
+            Some(files) => Some(
+                Tls::new(files.clone(), metrics.tls().context("registering TLS metrics")?)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let acceptor = match &tls {
+            Some(t) => Some((t.clone(), t.acceptor().map_err(anyhow::Error::msg)?)),
+            None => None,
+        };
         let streams = Streams::new(
             config.streams,
             metrics.streams_dropped_slow.clone(),
@@ -104,15 +116,20 @@ impl Server {
             metering: metering.clone(),
             admin_token: config.admin_token.clone(),
             console: config.console.enabled,
+            tls,
         });
         let api = listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
         let api_addr = api.local_addr()?;
         let mut tasks = vec![tokio::spawn(metering.run(rx.clone()))];
+        if let Some(t) = &state.tls {
+            tasks.push(tokio::spawn(t.clone().watch(rx.clone())));
+        }
         tasks.push(tokio::spawn(http::serve(
             api,
             state.clone(),
             handler::handle,
             config.limits,
+            acceptor,
             rx.clone(),
         )));
         let mut admin_addr = None;
@@ -128,6 +145,7 @@ impl Server {
                 state.clone(),
                 admin::handle,
                 limits,
+                None,
                 rx,
             )));
         }
@@ -410,14 +428,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             tracing::warn!(backend = %backend.label(), "Redis is not reachable yet; requests get 503 until it is");
         }
     }
-    let url = display_url(server.api_addr);
+    let url = display_url(server.api_addr, server.state.tls.is_some());
     println!("UPSTASH_REDIS_REST_URL={url}");
     match generated {
         Some(token) => println!("UPSTASH_REDIS_REST_TOKEN={token}"),
         None => println!("# UPSTASH_REDIS_REST_TOKEN: the token you configured"),
     }
     if let Some(admin) = server.admin_addr {
-        println!("RESTDIS_ADMIN_URL={}", display_url(admin));
+        println!("RESTDIS_ADMIN_URL={}", display_url(admin, false));
     }
     tracing::info!(api = %server.api_addr, admin = ?server.admin_addr, "restdis is serving");
     if server.state.console {
@@ -432,15 +450,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn display_url(addr: SocketAddr) -> String {
+fn display_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
     let host = if addr.ip().is_unspecified() {
         "127.0.0.1".to_string()
     } else {
         addr.ip().to_string()
     };
     match addr {
-        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("http://[{host}]:{}", addr.port()),
-        _ => format!("http://{host}:{}", addr.port()),
+        SocketAddr::V6(_) if !addr.ip().is_unspecified() => format!("{scheme}://[{host}]:{}", addr.port()),
+        _ => format!("{scheme}://{host}:{}", addr.port()),
     }
 }
 

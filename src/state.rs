@@ -41,4 +41,7 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Whether `/console` is served.
     pub console: bool,
+    /// The API listener's TLS certificate, when it serves TLS: [`crate::http::tls::Tls::reload`]
+    /// re-reads the files.
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }

@@ -23,4 +23,5 @@ mod single;
 mod stalled;
 mod streams;
 mod tenancy;
+mod tls;
 mod wire;

@@ -22,6 +22,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -50,7 +51,9 @@ pub struct ListenerLimits {
 /// Accepts and serves connections until `shutdown` flips to true, then drains. With `tls`,
 /// every connection first completes a TLS handshake (bounded by the header read timeout and
 /// holding its place among `max_connections`); either way HTTP/1.1 and HTTP/2 are served
-/// (HTTP/2 over TLS by ALPN, on a plain listener with prior knowledge).
+/// (HTTP/2 over TLS by ALPN, on a plain listener with prior knowledge). A connection whose
+/// ALPN or first bytes ([`first_look`]) say HTTP/1.1 is served by hyper's HTTP/1 connection,
+/// any other by hyper-util's automatic builder.
 pub async fn serve<H, F>(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -64,14 +67,7 @@ pub async fn serve<H, F>(
 {
     let drain = Arc::new(Drain::default());
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let builders = Arc::new(Builders::new(limits.header_read_timeout));
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -92,7 +88,7 @@ pub async fn serve<H, F>(
         let _ = stream.set_nodelay(true);
         let conn = Conn {
             state: state.clone(),
-            builder: builder.clone(),
+            builders: builders.clone(),
             drain: drain.clone(),
             _permit: permit,
             first_bytes: limits.header_read_timeout,
@@ -100,14 +96,24 @@ pub async fn serve<H, F>(
         state.metrics.open_connections.inc();
         match &tls {
             None => {
-                tokio::spawn(conn.serve(stream, handler));
+                tokio::spawn(async move {
+                    match tokio::time::timeout(limits.header_read_timeout, first_look(&stream)).await {
+                        Ok(Ok(FirstLook::Http1)) => conn.serve_http1(stream, handler).await,
+                        Ok(Ok(FirstLook::MaybeHttp2)) => conn.serve_auto(stream, handler).await,
+                        // Closed, failed, or silent for the whole header read timeout.
+                        Ok(Ok(FirstLook::Closed) | Err(_)) | Err(_) => {}
+                    }
+                });
             }
             Some((certs, acceptor)) => {
                 let (certs, acceptor) = (certs.clone(), acceptor.clone());
                 tokio::spawn(async move {
                     let handshake = acceptor.accept(stream);
                     match tokio::time::timeout(limits.header_read_timeout, handshake).await {
-                        Ok(Ok(stream)) => conn.serve(stream, handler).await,
+                        Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"http/1.1") => {
+                            conn.serve_http1(stream, handler).await
+                        }
+                        Ok(Ok(stream)) => conn.serve_auto(stream, handler).await,
                         Ok(Err(e)) => {
                             tracing::debug!(error = %e, "TLS handshake failed");
                             certs.handshake_failed();
@@ -133,36 +139,129 @@ pub async fn serve<H, F>(
     }
 }
 
+/// The connection builders of a listener: hyper's HTTP/1 one for connections known to be
+/// HTTP/1.1, hyper-util's automatic one (HTTP/1.1 or HTTP/2 by the first bytes) for the rest.
+struct Builders {
+    http1: http1::Builder,
+    auto: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(header_read_timeout: Duration) -> Self {
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true);
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        auto.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .keep_alive(true);
+        auto.http2().timer(TokioTimer::new());
+        Self { http1, auto }
+    }
+}
+
+/// The HTTP/2 connection preface, which a client with prior knowledge (h2c) starts with.
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What the first bytes of a plain connection say.
+enum FirstLook {
+    /// They are not the HTTP/2 preface: HTTP/1.
+    Http1,
+    /// The preface, or a start of it: hyper-util's automatic builder decides.
+    MaybeHttp2,
+    /// The client closed without sending anything.
+    Closed,
+}
+
+/// Peeks at the first bytes of a plain connection (without consuming them) to rule HTTP/2
+/// out. HTTP/1.1 connections then go straight to hyper's HTTP/1 connection: through
+/// hyper-util's automatic builder every read passes two more layers (its rewind buffer and a
+/// second `TokioIo`), about 3 % more instructions per request (docs/performance.md).
+async fn first_look(stream: &tokio::net::TcpStream) -> io::Result<FirstLook> {
+    let mut buf = [0u8; PREFACE.len()];
+    let n = stream.peek(&mut buf).await?;
+    Ok(match n {
+        0 => FirstLook::Closed,
+        n if buf[..n] != PREFACE[..n] => FirstLook::Http1,
+        _ => FirstLook::MaybeHttp2,
+    })
+}
+
 /// One accepted connection, and what serving it needs; its place among the listener's
 /// connections (`permit`, and the open-connections gauge) is given back when it is dropped.
 struct Conn {
     state: Arc<AppState>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
     drain: Arc<Drain>,
     _permit: OwnedSemaphorePermit,
     first_bytes: Duration,
 }
 
+/// A byte stream a connection is served on (TCP, or TLS over TCP).
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
 impl Conn {
-    /// Serves HTTP/1.1 or HTTP/2 (told apart by hyper-util from the first bytes, which must
-    /// come within the header read timeout) on `io` until the client or a drain ends it.
-    async fn serve<I, H, F>(self, io: I, handler: H)
+    /// Serves HTTP/1.1 on `io` until the client or a drain ends it (hyper's header read
+    /// timeout bounds every request head).
+    async fn serve_http1<H, F>(self, io: impl Io, handler: H)
     where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Arc<AppState>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
         F: Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
     {
-        let conn_state = self.state.clone();
-        let service = service_fn(move |req| handler(conn_state.clone(), req));
-        let io = TokioIo::new(FirstBytes::new(io, self.first_bytes));
-        let conn = Box::pin(self.builder.serve_connection(io, service));
+        let service = self.service(handler);
+        let conn = self.builders.http1.serve_connection(TokioIo::new(io), service);
         let _ = self.drain.watch(conn).await;
+    }
+
+    /// Serves HTTP/1.1 or HTTP/2 on `io` (hyper-util's automatic builder tells them apart by
+    /// the first bytes, which must come within the header read timeout) until the client or a
+    /// drain ends it.
+    async fn serve_auto<H, F>(self, io: impl Io, handler: H)
+    where
+        H: Fn(Arc<AppState>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
+        F: Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+    {
+        let service = self.service(handler);
+        let io = TokioIo::new(FirstBytes::new(io, self.first_bytes));
+        let conn = Box::pin(self.builders.auto.serve_connection(io, service));
+        let _ = self.drain.watch(conn).await;
+    }
+
+    /// `handler` with this connection's state, as a hyper service.
+    fn service<H, F>(
+        &self,
+        handler: H,
+    ) -> impl hyper::service::Service<Request<Incoming>, Response = HttpResponse, Error = Infallible, Future = F>
+    where
+        H: Fn(Arc<AppState>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
+        F: Future<Output = Result<HttpResponse, Infallible>> + Send + 'static,
+    {
+        let state = self.state.clone();
+        service_fn(move |req| handler(state.clone(), req))
     }
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         self.state.metrics.open_connections.dec();
+    }
+}
+
+impl<I, S, B> Graceful for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: hyper::body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn begin_shutdown(&mut self) {
+        Pin::new(self).graceful_shutdown();
     }
 }
 
@@ -182,9 +281,10 @@ where
 }
 
 /// I/O that fails reads with `TimedOut` when the client has not sent its first bytes
-/// ([`FIRST_BYTES`]) before a deadline. hyper's own header read timeout covers HTTP/1
-/// request heads; this covers hyper-util's look at the first bytes and an HTTP/2 handshake,
-/// which no hyper timer does. Once they are in, a read costs one branch.
+/// ([`FIRST_BYTES`]) before a deadline: on connections served by hyper-util's automatic
+/// builder, it bounds the builder's look at the first bytes and an HTTP/2 handshake, which
+/// no hyper timer does (hyper's header read timeout covers HTTP/1 request heads). Once they
+/// are in, a read costs one branch.
 struct FirstBytes<I> {
     io: I,
     deadline: Option<Pin<Box<Sleep>>>,
@@ -193,9 +293,9 @@ struct FirstBytes<I> {
 
 /// The HTTP/2 connection preface (24 bytes, what hyper-util reads before choosing a protocol)
 /// and the header of the client's first frame, its SETTINGS (9): an HTTP/2 client that stops
-/// after the preface is closed like an HTTP/1 client that stops in its request head. (An
-/// HTTP/1 client whose first request is shorter than this keeps the deadline until it sends
-/// more; if it idles past the deadline, its keep-alive connection is closed then.)
+/// after the preface is closed like an HTTP/1 client that stops in its request head. (On a
+/// TLS connection without ALPN, an HTTP/1 client whose first request is shorter than this
+/// keeps the deadline until it sends more; if it idles past it, its connection is closed then.)
 const FIRST_BYTES: usize = 24 + 9;
 
 impl<I> FirstBytes<I> {

@@ -200,6 +200,8 @@ async fn curl_speaks_http1_and_http2_over_tls_and_plain() {
         (https, vec!["--cacert", &ca, "--http1.1"], "1.1"),
         (https, vec!["--cacert", &ca, "--http2"], "2"),
         (https, vec!["--cacert", &ca, "--http2-prior-knowledge"], "2"),
+        // No ALPN: hyper-util's automatic builder tells the version from the first bytes.
+        (https, vec!["--cacert", &ca, "--no-alpn", "--http1.1"], "1.1"),
         (
             https,
             vec!["--cacert", &ca, "--tlsv1.2", "--tls-max", "1.2", "--http2"],

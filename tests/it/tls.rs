@@ -526,3 +526,43 @@ async fn plain_http_garbage_and_silence_on_the_tls_port_disturb_no_one() {
     server.shutdown().await;
     plain.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_holds_its_place_among_max_connections_until_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = issue(dir.path(), "a", START, END);
+    let limits = dir.path().join("limits.toml");
+    std::fs::write(
+        &limits,
+        "[limits]\nmax_connections = 1\nheader_read_timeout = \"1s\"\n",
+    )
+    .unwrap();
+    let redis = TestRedis::start();
+    let server = start_tls(&redis, &certs, Some(&limits)).await;
+    let base = format!("https://127.0.0.1:{}", server.api_addr.port());
+    // A client that never starts its handshake takes the only place...
+    let mut silent = std::net::TcpStream::connect(server.api_addr).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // (The scrape's own admin connection is counted too.)
+    while tls_metric(&server, "restdis_http_open_connections").await < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the silent connection was not accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ... so another is closed right after accept...
+    assert!(ping(&client_trusting(&certs.ca), &base).await.is_err());
+    // ... until the handshake deadline closes the silent one.
+    let closed = tokio::task::spawn_blocking(move || closed_by_server(&mut silent))
+        .await
+        .unwrap();
+    assert!(closed);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ping(&client_trusting(&certs.ca), &base).await.is_err() {
+        assert!(Instant::now() < deadline, "the place was not given back");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(tls_metric(&server, "restdis_tls_handshake_errors_total").await >= 1.0);
+    server.shutdown().await;
+}

@@ -42,6 +42,15 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
+    /// Serve the REST API over TLS with this certificate chain (PEM, leaf first; with
+    /// --tls-key). Reloaded when the file changes [default: plain HTTP]
+    #[arg(long, env = "RESTDIS_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC)
+    #[arg(long, env = "RESTDIS_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// Address for /healthz, /readyz and /metrics, or "off" [default: 127.0.0.1:9079]
     #[arg(long, env = "RESTDIS_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,

@@ -10,7 +10,8 @@
 //! - [`server`]: start-up (state, listeners, the workers of `--worker-threads`, each a
 //!   current-thread runtime with its own listener socket and backends), the printed URL/token
 //!   lines, SIGHUP, graceful shutdown.
-//! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
+//! - [`http`]: the client-facing side: hyper accept loop (HTTP/1.1 and HTTP/2), connection
+//!   limits, [`http::tls`] (the listener's certificate: loading, checks, reload), [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
 //!   (server-sent event streams), [`http::sse_queue`] (a stream's byte-bounded frame queue),
 //!   [`http::admin`] (`/healthz`, `/readyz`, `/metrics`), [`http::console`] (the web

@@ -434,6 +434,37 @@ impl Metrics {
             .get_metric_with_label_values(&[&i.to_string()])
     }
 
+    /// The TLS listener's handles, registered on first use (only a TLS listener has them):
+    /// `restdis_tls_reloads_total`, `restdis_tls_reload_errors_total`,
+    /// `restdis_tls_handshake_errors_total`, `restdis_tls_certificate_not_after_seconds`.
+    pub fn tls(&self) -> Result<crate::http::tls::TlsMetrics, prometheus::Error> {
+        let counter = |name: &str, help: &str| -> Result<IntCounter, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            self.registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let not_after = IntGauge::new(
+            "restdis_tls_certificate_not_after_seconds",
+            "End of validity of the served TLS certificate, seconds since the epoch",
+        )?;
+        self.registry.register(Box::new(not_after.clone()))?;
+        Ok(crate::http::tls::TlsMetrics {
+            reloads: counter(
+                "restdis_tls_reloads_total",
+                "TLS certificate reloads that took effect",
+            )?,
+            reload_errors: counter(
+                "restdis_tls_reload_errors_total",
+                "TLS certificate reloads that failed (the previous certificate stayed)",
+            )?,
+            handshake_errors: counter(
+                "restdis_tls_handshake_errors_total",
+                "TLS handshakes that failed or timed out",
+            )?,
+            not_after,
+        })
+    }
+
     /// The handles of backend `label`.
     pub fn backend(&self, label: &str) -> Result<BackendMetrics, prometheus::Error> {
         Ok(BackendMetrics {

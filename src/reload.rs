@@ -12,6 +12,8 @@
 //! - Meters are kept by tenant name, with their counts; caps change in place.
 //! - An invalid file changes nothing: the error is logged, counted in
 //!   `restdis_config_reloads_total{result="error"}` and returned by `/reload`.
+//! - The API listener's TLS certificate and key are re-read from their files (they are also
+//!   watched, `http::tls`); a pair that does not load fails the reload.
 //! - Settings that need a new process (listen addresses, listener limits, ...) are named in
 //!   the answer and a warning, and keep their old values.
 
@@ -144,6 +146,12 @@ impl Reloader {
                 .map_err(|e| format!("{e:#}"))?;
             built.push(tenancy);
         }
+        // The listener's certificate is re-read too; a pair that does not load fails the whole
+        // reload before anything is swapped (the old certificate stays either way).
+        let tls = self.workers.first().and_then(|w| w.state.tls.clone());
+        if let Some(tls) = &tls {
+            tls.reload().map_err(|e| format!("TLS certificate: {e}"))?;
+        }
         let before = self.workers.first().map(|w| w.state.tenancy());
         for (w, tenancy) in self.workers.iter().zip(built) {
             w.state.tenancy.store(Arc::new(tenancy));
@@ -151,13 +159,14 @@ impl Reloader {
         plan.apply_caps(&self.metrics);
         self.metering.set_meters(plan.meters());
         let after = self.workers.first().map(|w| w.state.tenancy());
-        let summary = summarize(
+        let mut summary = summarize(
             &self.config,
             &config,
             before.as_deref(),
             after.as_deref(),
             &restart,
         );
+        summary["tls_certificate"] = json!(if tls.is_some() { "reloaded" } else { "none" });
         for setting in &restart {
             tracing::warn!(
                 setting,
@@ -211,6 +220,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         ("admin_token", |c| format!("{:?}", c.admin_token)),
         ("worker_threads", |c| c.worker_threads.to_string()),
         ("console", |c| c.console.enabled.to_string()),
+        ("tls", |c| format!("{:?}", c.tls)),
     ];
     FIELDS
         .iter()

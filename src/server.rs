@@ -17,6 +17,7 @@ use crate::backend::{Backend, Sizes};
 use crate::config::Config;
 use crate::devredis::{self, DevRedis};
 use crate::http::sse::Streams;
+use crate::http::tls::Tls;
 use crate::http::{self, admin, handler, reply::SyncTokens, ListenerLimits};
 use crate::metering::alerts::Webhook;
 use crate::metering::{Clock, Metering};
@@ -97,6 +98,17 @@ impl Server {
         // Usage so far (after a restart, or from other instances) applies from the first request.
         metering.load().await;
         let (shutdown, rx) = watch::channel(false);
+        let tls = match &config.tls {
+            Some(files) => Some(
+                Tls::new(files.clone(), metrics.tls().context("registering TLS metrics")?)
+                    .map_err(anyhow::Error::msg)?,
+            ),
+            None => None,
+        };
+        let acceptor = match &tls {
+            Some(t) => Some((t.clone(), t.acceptor().map_err(anyhow::Error::msg)?)),
+            None => None,
+        };
         let streams = Streams::new(
             config.streams,
             metrics.streams_dropped_slow.clone(),
@@ -115,6 +127,7 @@ impl Server {
             console: config.console.enabled,
             reload: trigger,
             workers: Default::default(),
+            tls: acceptor,
         };
         let state = Arc::new(common.state(0, tenancy)?);
         let workers = config.worker_threads.max(1);
@@ -155,11 +168,15 @@ impl Server {
             workers: all,
         };
         tasks.push(tokio::spawn(reloader.run(reload_requests, rx.clone())));
+        if let Some(t) = &state.tls {
+            tasks.push(tokio::spawn(t.clone().watch(rx.clone())));
+        }
         tasks.push(tokio::spawn(http::serve(
             api,
             state.clone(),
             handler::handle,
             config.limits,
+            common.tls.clone(),
             rx.clone(),
         )));
         let mut admin_addr = None;
@@ -175,6 +192,7 @@ impl Server {
                 state.clone(),
                 admin::handle,
                 limits,
+                None,
                 rx,
             )));
         }
@@ -220,6 +238,8 @@ struct Common {
     console: bool,
     reload: Trigger,
     workers: Arc<std::sync::Mutex<Vec<Arc<ArcSwap<Tenancy>>>>>,
+    /// The API listener's certificate and acceptor, when it serves TLS (one for all workers).
+    tls: Option<(Arc<Tls>, tokio_rustls::TlsAcceptor)>,
 }
 
 impl Common {
@@ -244,6 +264,7 @@ impl Common {
             admin_token: self.admin_token.clone(),
             console: self.console,
             reload: self.reload.clone(),
+            tls: self.tls.as_ref().map(|(t, _)| t.clone()),
         })
     }
 }
@@ -292,7 +313,16 @@ fn spawn_worker(
                 if ready.send(Ok(worker)).is_err() {
                     return;
                 }
-                http::serve(listener, state, handler::handle, limits, common.shutdown.clone()).await;
+                let shutdown = common.shutdown.clone();
+                http::serve(
+                    listener,
+                    state,
+                    handler::handle,
+                    limits,
+                    common.tls.clone(),
+                    shutdown,
+                )
+                .await;
             });
         })
         .context("cannot start a worker thread")?;

@@ -43,6 +43,9 @@ pub struct AppState {
     pub accepted: prometheus::IntCounter,
     /// Asks for a configuration reload (`POST /reload`).
     pub reload: Trigger,
+    /// The API listener's TLS certificate, when it serves TLS: [`crate::http::tls::Tls::reload`]
+    /// re-reads the files.
+    pub tls: Option<Arc<crate::http::tls::Tls>>,
 }
 
 impl AppState {

@@ -55,6 +55,9 @@ pub struct FileConfig {
     pub admin_token: Option<String>,
     /// `"acl"` (default) or `"off"`: how tenants sharing one Redis are kept apart.
     pub shared_redis_isolation: Option<String>,
+    /// TLS on the API listener.
+    #[serde(default)]
+    pub tls: TlsFile,
     /// HTTP connection limits.
     #[serde(default)]
     pub limits: LimitsFile,
@@ -116,6 +119,16 @@ pub struct QuotaFile {
     pub burst: Option<Limit>,
     /// Fractions of a quota at which an alert fires (default `[0.8, 1.0]`).
     pub alert_thresholds: Option<Vec<f64>>,
+}
+
+/// `[tls]`: the API listener's certificate and key (PEM files).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Certificate chain, leaf first.
+    pub cert: Option<std::path::PathBuf>,
+    /// Its private key.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// `[alerts]`.

@@ -16,6 +16,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, EXTRA_ENV};
 use crate::http::reply::Cors;
 use crate::http::sse::StreamSettings;
+use crate::http::tls::{self, TlsFiles};
 use crate::http::ListenerLimits;
 use crate::metering::quota::Limits;
 use crate::protocol::policy::Blocking;
@@ -163,6 +164,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin address, if enabled.
     pub admin_listen: Option<SocketAddr>,
+    /// TLS on the API listener: its certificate and key files (checked by
+    /// [`crate::http::tls::load`] here already).
+    pub tls: Option<TlsFiles>,
     /// Tenants (at least one).
     pub tenants: Vec<TenantConfig>,
     /// Body limit in bytes.
@@ -233,6 +237,7 @@ impl Config {
             Some(parse_addr("admin_listen", &admin_text)?)
         };
 
+        let tls = tls_files(cli, &file)?;
         let connections = cli
             .connections
             .or(file.connections)
@@ -515,6 +520,7 @@ impl Config {
             console,
             listen,
             admin_listen,
+            tls,
             tenants,
             max_request_size,
             command_timeout,
@@ -544,6 +550,31 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// `--tls-cert`/`--tls-key` (or `[tls] cert`/`key`): both or neither, and loadable now: a
+/// missing, unreadable or non-PEM file, a key that does not match the certificate, or an
+/// expired certificate stops the start here, with the reason.
+fn tls_files(cli: &Cli, file: &FileConfig) -> Result<Option<TlsFiles>, String> {
+    let cert = cli.tls_cert.clone().or(file.tls.cert.clone());
+    let key = cli.tls_key.clone().or(file.tls.key.clone());
+    let files = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(cert), Some(key)) => TlsFiles { cert, key },
+        (Some(_), None) => {
+            return Err(
+                "tls: --tls-cert (RESTDIS_TLS_CERT, [tls] cert) is set but --tls-key is not; give both"
+                    .into(),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                "tls: --tls-key (RESTDIS_TLS_KEY, [tls] key) is set but --tls-cert is not; give both".into(),
+            )
+        }
+    };
+    tls::load(&files, std::time::SystemTime::now())?;
+    Ok(Some(files))
 }
 
 fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
@@ -748,6 +779,13 @@ pub fn summary(c: &Config) -> String {
         if c.console.enabled { "on" } else { "off" },
         c.console.why,
     );
+    if let Some(t) = &c.tls {
+        out.push_str(&format!(
+            "tls: cert {}, key {}\n",
+            t.cert.display(),
+            t.key.display()
+        ));
+    }
     for t in &c.tenants {
         out.push_str(&format!(
             "tenant {}: {} token(s), {} read-only token(s), redis {}{}, {} connection(s)\n",

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::harness::{binary, free_port, status_json, TestRedis};
 
 /// A `Command` for the binary with no RESTDIS_/SRH_ variables inherited.
-fn restdis() -> Command {
+pub(crate) fn restdis() -> Command {
     let mut cmd = Command::new(binary());
     for (k, _) in std::env::vars() {
         if k.starts_with("RESTDIS_") || k.starts_with("SRH_") {
@@ -22,7 +22,8 @@ fn restdis() -> Command {
     cmd
 }
 
-fn check(cmd: &mut Command) -> (i32, String) {
+/// `--check-config` with `cmd`: the exit code and stdout + stderr.
+pub(crate) fn check(cmd: &mut Command) -> (i32, String) {
     let out = cmd.arg("--check-config").output().unwrap();
     let text = format!(
         "{}{}",

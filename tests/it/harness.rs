@@ -17,6 +17,20 @@ pub const TOKEN: &str = "test-token-full";
 /// The read-only token every test gateway uses.
 pub const RO_TOKEN: &str = "test-token-read-only";
 
+/// Runs `openssl` with `args` in `dir` (certificates for TLS tests); panics when it fails.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A private redis-server.
 pub struct TestRedis {
     child: Option<Child>,
@@ -75,18 +89,7 @@ impl TestRedis {
     pub fn start_tls() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("openssl is needed");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let openssl = |args: &[&str]| openssl(d, args);
         openssl(
             &[
                 "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",

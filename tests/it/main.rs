@@ -24,5 +24,6 @@ mod single;
 mod stalled;
 mod streams;
 mod tenancy;
+mod tls;
 mod wire;
 mod workers;

@@ -40,7 +40,8 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-async fn metric(http: &reqwest::Client, admin: &str, name: &str) -> f64 {
+/// The value of the first series of metric `name` on the admin listener `admin` (0 if absent).
+pub(crate) async fn metric(http: &reqwest::Client, admin: &str, name: &str) -> f64 {
     let text = http
         .get(format!("{admin}/metrics"))
         .send()

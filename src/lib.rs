@@ -6,7 +6,8 @@
 //! A request flows top to bottom; each module has one job.
 //!
 //! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
-//! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
+//! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults;
+//!   [`config::topology`] says which topology a Redis URL names (one Redis or a Redis Cluster).
 //! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
@@ -21,7 +22,10 @@
 //!   tenant on a shared Redis ([`protocol::scope`]).
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
-//!   dedicated blocking) over self-repairing pipelined connections (`backend::wire`: one
+//!   dedicated blocking), its topology chosen once at start: one Redis (`backend::single`) or
+//!   a Redis Cluster ([`backend::cluster`]: slot map, key to slot from the server's key specs,
+//!   redirections, fan-out and merge, the cluster-wide SCAN cursor), each server over
+//!   self-repairing pipelined connections (`backend::wire`: one
 //!   socket, commands of concurrent requests coalesced into one write); each stream reads a
 //!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);
 //!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.

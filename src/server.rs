@@ -175,14 +175,17 @@ async fn build_tenants(config: &Config, metrics: &Metrics, clock: &Clock) -> any
     let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
     let mut callers = Vec::new();
     let mut infos = Vec::new();
+    let mut clusters = Vec::new();
     for t in &config.tenants {
-        let info = t
-            .redis_url
-            .as_str()
-            .into_connection_info()
-            .with_context(|| format!("tenant '{}': invalid Redis URL", t.name))?;
+        let target = crate::config::topology::parse(&t.redis_url)
+            .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
+        let info = target.info().clone();
         let db = t.db.unwrap_or(info.redis_settings().db());
         infos.push((info, db));
+        clusters.push(match target {
+            crate::config::topology::RedisTarget::Cluster(spec) => Some(spec),
+            crate::config::topology::RedisTarget::Single(_) => None,
+        });
     }
     // The usage store counts as one more database on its server: tenants there are isolated
     // from it like from each other, so no tenant command can read or reset usage.
@@ -247,14 +250,23 @@ async fn build_tenants(config: &Config, metrics: &Metrics, clock: &Clock) -> any
                 max_in_flight: config.max_in_flight,
                 queue_timeout: config.queue_timeout,
             };
-            let backend = Backend::start(
-                &t.name,
-                info,
-                sizes,
-                config.command_timeout,
-                isolation,
-                metrics.backend(&t.name)?,
-            );
+            let backend = match &clusters[i] {
+                Some(spec) => Backend::start_cluster(
+                    &t.name,
+                    spec.clone(),
+                    sizes,
+                    config.command_timeout,
+                    metrics.backend(&t.name)?,
+                ),
+                None => Backend::start(
+                    &t.name,
+                    info,
+                    sizes,
+                    config.command_timeout,
+                    isolation,
+                    metrics.backend(&t.name)?,
+                ),
+            };
             backends.insert(key.clone(), backend);
         }
         let Some(backend) = backends.get(&key).cloned() else {

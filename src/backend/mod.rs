@@ -1,9 +1,10 @@
 //! The Redis side behind one small facade, [`Backend`]: [`execute`](Backend::execute) one
 //! command, [`pipeline`](Backend::pipeline) a batch, run a [`transaction`](Backend::transaction).
-//! The HTTP and protocol layers only see this facade, so a Cluster or Sentinel backend can be
-//! added beside it without touching them.
+//! The HTTP and protocol layers only see this facade. The topology is chosen once, when the
+//! backend starts: one Redis ([`single::Single`]) or a Redis Cluster ([`cluster::Cluster`]).
 //!
-//! A backend owns a few pipelined connections ([`conn::Slot`], each a [`wire::Wire`]); the
+//! A Redis (or each cluster primary) gets a few pipelined connections ([`conn::Slot`], each a
+//! [`wire::Wire`]); the
 //! commands of concurrent requests go out together, so Redis sees coalesced writes. Each
 //! request's commands are written as one contiguous batch, which is what makes a
 //! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
@@ -11,8 +12,10 @@
 //! sent again (a retried INCR would count twice).
 
 mod blocking;
+pub mod cluster;
 mod conn;
 pub mod isolation;
+mod single;
 mod streams;
 pub mod wire;
 
@@ -28,7 +31,9 @@ use crate::protocol::encode::error_text;
 use crate::protocol::policy::CommandTable;
 use crate::protocol::scope::Scope;
 use crate::protocol::Command;
+use cluster::{Cluster, ClusterSpec};
 use isolation::Isolation;
+use single::Single;
 
 pub use conn::Slot;
 pub use streams::{StreamConn, StreamKind};
@@ -55,12 +60,20 @@ pub struct Sizes {
     pub queue_timeout: Duration,
 }
 
-/// One Redis server (one URL and database) as seen by restdis.
+/// Where the commands go, chosen once at start.
+enum Topology {
+    /// One Redis server.
+    Single(Single),
+    /// A Redis Cluster.
+    Cluster(Arc<Cluster>),
+}
+
+/// One Redis (one URL and database) or one Redis Cluster, as seen by restdis.
 pub struct Backend {
     label: String,
+    /// One Redis: its URL. A cluster: a seed's (streams and dedicated blocking use it).
     info: ConnectionInfo,
-    slots: Vec<Arc<Slot>>,
-    next: AtomicUsize,
+    topology: Topology,
     timeout: Duration,
     table: OnceLock<Arc<CommandTable>>,
     blocking: OnceLock<deadpool_redis::Pool>,
@@ -93,24 +106,68 @@ impl Backend {
         isolation: Option<Isolation>,
         metrics: BackendMetrics,
     ) -> Arc<Self> {
-        let connections = sizes.connections;
         let handshake = isolation.as_ref().map(Isolation::handshake).unwrap_or_default();
-        let slots = (0..connections.max(1))
-            .map(|_| {
-                Slot::start(
-                    label.to_string(),
-                    info.clone(),
-                    handshake.clone(),
-                    timeout,
-                    metrics.reconnections.clone(),
-                )
-            })
-            .collect();
+        let single = Single::start(
+            label,
+            &info,
+            &handshake,
+            sizes.connections,
+            timeout,
+            &metrics.reconnections,
+        );
+        Self::with(
+            label,
+            info,
+            Topology::Single(single),
+            sizes,
+            timeout,
+            isolation,
+            metrics,
+        )
+    }
+
+    /// Creates a backend for a Redis Cluster: `sizes.connections` connections to each primary.
+    /// Like [`start`](Self::start), it never fails: requests get 503 until the slot map is
+    /// loaded and the nodes are connected.
+    pub fn start_cluster(
+        label: &str,
+        spec: ClusterSpec,
+        sizes: Sizes,
+        timeout: Duration,
+        metrics: BackendMetrics,
+    ) -> Arc<Self> {
+        let info = spec.template.clone();
+        let cluster = Cluster::start(
+            label,
+            spec,
+            sizes.connections,
+            timeout,
+            metrics.reconnections.clone(),
+        );
+        Self::with(
+            label,
+            info,
+            Topology::Cluster(cluster),
+            sizes,
+            timeout,
+            None,
+            metrics,
+        )
+    }
+
+    fn with(
+        label: &str,
+        info: ConnectionInfo,
+        topology: Topology,
+        sizes: Sizes,
+        timeout: Duration,
+        isolation: Option<Isolation>,
+        metrics: BackendMetrics,
+    ) -> Arc<Self> {
         Arc::new(Self {
             label: label.to_string(),
             info,
-            slots,
-            next: AtomicUsize::new(0),
+            topology,
             timeout,
             table: OnceLock::new(),
             blocking: OnceLock::new(),
@@ -135,9 +192,19 @@ impl Backend {
         self.metrics
             .queued
             .set(self.waiting.load(Ordering::Relaxed) as i64);
-        self.metrics
-            .connections
-            .set(self.slots.iter().filter(|s| s.is_connected()).count() as i64);
+        let connected = match &self.topology {
+            Topology::Single(single) => single.connected(),
+            Topology::Cluster(cluster) => cluster.connected(),
+        };
+        self.metrics.connections.set(connected as i64);
+    }
+
+    /// The cluster, when this backend fronts one.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        match &self.topology {
+            Topology::Cluster(cluster) => Some(cluster),
+            Topology::Single(_) => None,
+        }
     }
 
     /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or
@@ -156,9 +223,13 @@ impl Backend {
         &self.label
     }
 
-    /// Whether at least one connection is up.
+    /// Whether at least one connection is up (a cluster: the map is loaded and every primary
+    /// has one).
     pub fn is_connected(&self) -> bool {
-        self.slots.iter().any(|s| s.is_connected())
+        match &self.topology {
+            Topology::Single(single) => single.is_connected(),
+            Topology::Cluster(cluster) => cluster.is_connected(),
+        }
     }
 
     /// Waits until a connection is up, or `deadline` passes.
@@ -176,7 +247,12 @@ impl Backend {
     /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let _place = self.admit().await?;
-        let (slot, wire, generation) = self.pick()?;
+        let single = match &self.topology {
+            Topology::Single(single) => single,
+            // Boxed: the cluster's future is larger, and the single-Redis one stays as small.
+            Topology::Cluster(cluster) => return Box::pin(self.timed(cluster.execute(cmd))).await,
+        };
+        let (slot, wire, generation) = single.pick()?;
         let started = std::time::Instant::now();
         let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
         self.metrics.duration.observe(started.elapsed().as_secs_f64());
@@ -185,16 +261,24 @@ impl Backend {
             .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
     }
 
+    /// `work`, its duration observed.
+    async fn timed<T>(&self, work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let started = std::time::Instant::now();
+        let done = work.await;
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        done
+    }
+
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
     pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
         let _place = self.admit().await?;
-        let (slot, wire, generation) = self.pick()?;
-        let started = std::time::Instant::now();
-        let values = slot.send(&wire, generation, cmds).await?;
-        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        let values = match &self.topology {
+            Topology::Single(single) => self.timed(single.send(cmds)).await?,
+            Topology::Cluster(cluster) => Box::pin(self.timed(cluster.pipeline(cmds))).await?,
+        };
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(
                 "Redis answered {} replies to {} commands",
@@ -280,19 +364,6 @@ impl Backend {
                 self.max_in_flight
             ))),
         }
-    }
-
-    /// Picks the next connected slot (round-robin); 503 at once when none is up.
-    fn pick(&self) -> Result<(&Arc<Slot>, wire::Wire, u64), Error> {
-        let n = self.slots.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let slot = &self.slots[(start + i) % n];
-            if let Some((wire, generation)) = slot.connection() {
-                return Ok((slot, wire, generation));
-            }
-        }
-        Err(Error::Unavailable("not connected (reconnecting)".into()))
     }
 }
 

@@ -8,6 +8,7 @@ mod harness;
 
 mod auth;
 mod batch;
+mod cluster;
 mod config;
 mod console;
 mod encoding;

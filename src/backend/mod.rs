@@ -77,6 +77,8 @@ pub struct Backend {
     timeout: Duration,
     table: OnceLock<Arc<CommandTable>>,
     blocking: OnceLock<deadpool_redis::Pool>,
+    /// A cluster's dedicated pools, one per node (`host:port`).
+    node_pools: std::sync::Mutex<std::collections::HashMap<String, deadpool_redis::Pool>>,
     blocking_pool_size: usize,
     /// SHA1 of a script as the client wrote it -> SHA1 of the script Redis got (see
     /// [`crate::protocol::scripts`]).
@@ -171,6 +173,7 @@ impl Backend {
             timeout,
             table: OnceLock::new(),
             blocking: OnceLock::new(),
+            node_pools: Default::default(),
             blocking_pool_size: sizes.blocking_pool.max(1),
             script_aliases: Default::default(),
             in_flight: tokio::sync::Semaphore::new(sizes.max_in_flight.max(1)),

@@ -464,3 +464,44 @@ async fn killed_primary_under_load_gives_only_503_or_504_then_recovers() {
     println!("killed primary: {errors} errors");
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_and_dedicated_blocking_work_in_cluster_mode() {
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cli = cli_for_cluster(&cluster);
+    cli.config = Some(crate::streams::config_file(
+        &dir,
+        "[blocking]\nmode = \"dedicated\"\npool_size = 2\nmax_timeout = \"5s\"\n",
+    ));
+    let gw = Arc::new(Gateway::start_with(cli).await);
+
+    // A subscriber hears PUBLISH sent through any primary (the cluster relays it).
+    let mut sub = crate::streams::Sse::open(&gw, "/subscribe/news", TOKEN).await;
+    assert_eq!(sub.next().await, "subscribe,news,1");
+    for i in 0..6 {
+        assert_eq!(gw.cmd(json!(["PUBLISH", "news", format!("m{i}")])).await.0, 200);
+        assert_eq!(sub.next().await, format!("message,news,m{i}"));
+    }
+
+    // Dedicated blocking waits on the node that owns the key: for keys on every primary,
+    // a BLPOP started first gets the value an LPUSH sends a moment later.
+    for key in ["q1", "q2", "q3", "q4", "q5", "q6"] {
+        let waiter = {
+            let gw = gw.clone();
+            let key = key.to_string();
+            tokio::spawn(async move { gw.cmd(json!(["BLPOP", key, 4])).await })
+        };
+        let owner = cluster.primary_of(restdis::backend::cluster::slot::key_slot(key.as_bytes()));
+        crate::harness::wait_for(Duration::from_secs(5), "the BLPOP to wait on its node", || {
+            owner.text(&["CLIENT", "LIST"]).contains("cmd=blpop")
+        });
+        assert_eq!(gw.cmd(json!(["LPUSH", key, "job"])).await.0, 200);
+        assert_eq!(waiter.await.unwrap(), (200, json!({"result": [key, "job"]})));
+    }
+    let (s, v) = gw.cmd(json!(["BLPOP", "a", "b", 1])).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (400, Some("CROSSSLOT Keys in request don't hash to the same slot"))
+    );
+}

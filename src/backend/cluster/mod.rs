@@ -238,6 +238,31 @@ impl Cluster {
         Ok(out)
     }
 
+    /// The address and connection settings of the primary that owns `cmd`'s keys (`None`
+    /// for a keyless command); `CROSSSLOT` (400) when its keys are in several slots.
+    pub async fn owner_of(&self, cmd: &Command) -> Result<Option<(String, ConnectionInfo)>, Error> {
+        let deadline = Instant::now() + self.timeout;
+        let table = self.keys(deadline).await?;
+        let slot = match plan::plan(&table, std::slice::from_ref(cmd), 1).pop() {
+            Some(plan::Entry { parts, .. }) => match parts.first().map(|p| &p.target) {
+                Some(Target::Slot(s)) if parts.len() == 1 => *s,
+                Some(_) if parts.len() == 1 => return Ok(None),
+                _ => return Err(Error::BadRequest(plan::CROSSSLOT.into())),
+            },
+            None => return Ok(None),
+        };
+        let view = self.loaded_view(deadline).await?;
+        let owner = view.owners.get(slot as usize).copied().unwrap_or(u16::MAX);
+        let Some(addr) = view.addrs.get(owner as usize) else {
+            return Err(Error::Unavailable(
+                "CLUSTERDOWN no node serves this hash slot".into(),
+            ));
+        };
+        let info = info_for(&self.spec.template, addr)
+            .ok_or_else(|| Error::Internal(format!("bad node address {addr}")))?;
+        Ok(Some((addr.clone(), info)))
+    }
+
     /// Sends one part until it is answered without a redirection; `first` is a redirection
     /// it already got.
     async fn run(

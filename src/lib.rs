@@ -7,7 +7,8 @@
 //!
 //! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
 //! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults;
-//!   [`config::topology`] says which topology a Redis URL names (one Redis or a Redis Cluster).
+//!   [`config::topology`] says which topology a Redis URL names (one Redis, a Redis Cluster, or
+//!   a primary found through Sentinel).
 //! - [`server`]: start-up (backends, state, listeners), the printed URL/token lines, graceful shutdown.
 //! - [`http`]: the client-facing side: hyper accept loop, connection limits, [`http::handler`]
 //!   (the request path), [`http::reply`] (responses, sync token, CORS), [`http::sse`]
@@ -22,9 +23,10 @@
 //!   tenant on a shared Redis ([`protocol::scope`]).
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
-//!   dedicated blocking), its topology chosen once at start: one Redis (`backend::single`) or
+//!   dedicated blocking), its topology chosen once at start: one Redis (`backend::single`),
 //!   a Redis Cluster ([`backend::cluster`]: slot map, key to slot from the server's key specs,
-//!   redirections, fan-out and merge, the cluster-wide SCAN cursor), each server over
+//!   redirections, fan-out and merge, the cluster-wide SCAN cursor) or a primary found and
+//!   followed through Redis Sentinel ([`backend::sentinel`]), each server over
 //!   self-repairing pipelined connections (`backend::wire`: one
 //!   socket, commands of concurrent requests coalesced into one write); each stream reads a
 //!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);

@@ -175,17 +175,14 @@ async fn build_tenants(config: &Config, metrics: &Metrics, clock: &Clock) -> any
     let mut backends: BTreeMap<(String, i64), Arc<Backend>> = BTreeMap::new();
     let mut callers = Vec::new();
     let mut infos = Vec::new();
-    let mut clusters = Vec::new();
+    let mut topologies = Vec::new();
     for t in &config.tenants {
         let target = crate::config::topology::parse(&t.redis_url)
             .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
         let info = target.info().clone();
         let db = t.db.unwrap_or(info.redis_settings().db());
         infos.push((info, db));
-        clusters.push(match target {
-            crate::config::topology::RedisTarget::Cluster(spec) => Some(spec),
-            crate::config::topology::RedisTarget::Single(_) => None,
-        });
+        topologies.push(target.into_remote());
     }
     // The usage store counts as one more database on its server: tenants there are isolated
     // from it like from each other, so no tenant command can read or reset usage.
@@ -250,10 +247,10 @@ async fn build_tenants(config: &Config, metrics: &Metrics, clock: &Clock) -> any
                 max_in_flight: config.max_in_flight,
                 queue_timeout: config.queue_timeout,
             };
-            let backend = match &clusters[i] {
-                Some(spec) => Backend::start_cluster(
+            let backend = match &topologies[i] {
+                Some(remote) => Backend::start_remote(
                     &t.name,
-                    spec.clone(),
+                    remote.clone(),
                     sizes,
                     config.command_timeout,
                     metrics.backend(&t.name)?,

@@ -25,7 +25,11 @@ impl Backend {
                 Some((addr, info)) => self.node_pool(addr, info)?,
                 None => self.blocking_pool()?.clone(),
             },
-            None => self.blocking_pool()?.clone(),
+            None => match self.server_info() {
+                // Sentinel: the pool of the primary now in use.
+                (Some(addr), info) => self.node_pool(addr, info)?,
+                (None, _) => self.blocking_pool()?.clone(),
+            },
         };
         let timeouts = Timeouts {
             wait: Some(Duration::ZERO),

@@ -15,6 +15,7 @@ mod blocking;
 pub mod cluster;
 mod conn;
 pub mod isolation;
+pub mod sentinel;
 mod single;
 mod streams;
 pub mod wire;
@@ -33,7 +34,8 @@ use crate::protocol::scope::Scope;
 use crate::protocol::Command;
 use cluster::{Cluster, ClusterSpec};
 use isolation::Isolation;
-use single::Single;
+use sentinel::{Sentinel, SentinelSpec};
+use single::{NodeSettings, Single};
 
 pub use conn::Slot;
 pub use streams::{StreamConn, StreamKind};
@@ -60,18 +62,30 @@ pub struct Sizes {
     pub queue_timeout: Duration,
 }
 
+/// A topology of several Redis servers, as the URL named it.
+#[derive(Debug, Clone)]
+pub enum Remote {
+    /// A Redis Cluster.
+    Cluster(ClusterSpec),
+    /// A primary found through Redis Sentinel.
+    Sentinel(SentinelSpec),
+}
+
 /// Where the commands go, chosen once at start.
 enum Topology {
     /// One Redis server.
     Single(Single),
     /// A Redis Cluster.
     Cluster(Arc<Cluster>),
+    /// A primary found through Redis Sentinel.
+    Sentinel(Arc<Sentinel>),
 }
 
 /// One Redis (one URL and database) or one Redis Cluster, as seen by restdis.
 pub struct Backend {
     label: String,
-    /// One Redis: its URL. A cluster: a seed's (streams and dedicated blocking use it).
+    /// One Redis: its URL. A cluster: a seed's (streams use it). Sentinel: the data nodes'
+    /// credentials and database, at the first sentinel's address (see [`Backend::server_info`]).
     info: ConnectionInfo,
     topology: Topology,
     timeout: Duration,
@@ -128,33 +142,56 @@ impl Backend {
         )
     }
 
-    /// Creates a backend for a Redis Cluster: `sizes.connections` connections to each primary.
-    /// Like [`start`](Self::start), it never fails: requests get 503 until the slot map is
-    /// loaded and the nodes are connected.
-    pub fn start_cluster(
+    /// Creates a backend for a Redis Cluster (`sizes.connections` connections to each
+    /// primary) or for a primary found through Sentinel (as many to whichever node is the
+    /// primary). Like [`start`](Self::start), it never fails: requests get 503 until the
+    /// nodes are found and connected.
+    pub fn start_remote(
         label: &str,
-        spec: ClusterSpec,
+        remote: Remote,
         sizes: Sizes,
         timeout: Duration,
         metrics: BackendMetrics,
     ) -> Arc<Self> {
-        let info = spec.template.clone();
-        let cluster = Cluster::start(
-            label,
-            spec,
-            sizes.connections,
+        let settings = NodeSettings {
+            label: label.to_string(),
+            connections: sizes.connections,
             timeout,
-            metrics.reconnections.clone(),
-        );
-        Self::with(
-            label,
-            info,
-            Topology::Cluster(cluster),
-            sizes,
-            timeout,
-            None,
-            metrics,
-        )
+            reconnections: metrics.reconnections.clone(),
+        };
+        let (info, topology) = match remote {
+            Remote::Cluster(spec) => (
+                spec.template.clone(),
+                Topology::Cluster(Cluster::start(settings, spec)),
+            ),
+            Remote::Sentinel(spec) => (
+                spec.template.clone(),
+                Topology::Sentinel(Sentinel::start(settings, spec)),
+            ),
+        };
+        Self::with(label, info, topology, sizes, timeout, None, metrics)
+    }
+
+    /// The connection settings of the server that streams and dedicated blocking connections
+    /// go to: the URL's (one Redis, a cluster's first seed), or Sentinel's current primary
+    /// with its `host:port`.
+    pub(crate) fn server_info(&self) -> (Option<String>, ConnectionInfo) {
+        if let Topology::Sentinel(sentinel) = &self.topology {
+            if let Some(addr) = sentinel.primary() {
+                if let Some(info) = cluster::info_for(&self.info, &addr) {
+                    return (Some(addr), info);
+                }
+            }
+        }
+        (None, self.info.clone())
+    }
+
+    /// The Sentinel follower, when this backend uses one.
+    pub fn sentinel(&self) -> Option<&Sentinel> {
+        match &self.topology {
+            Topology::Sentinel(sentinel) => Some(sentinel),
+            _ => None,
+        }
     }
 
     fn with(
@@ -198,6 +235,7 @@ impl Backend {
         let connected = match &self.topology {
             Topology::Single(single) => single.connected(),
             Topology::Cluster(cluster) => cluster.connected(),
+            Topology::Sentinel(sentinel) => sentinel.connected(),
         };
         self.metrics.connections.set(connected as i64);
     }
@@ -206,7 +244,7 @@ impl Backend {
     pub fn cluster(&self) -> Option<&Cluster> {
         match &self.topology {
             Topology::Cluster(cluster) => Some(cluster),
-            Topology::Single(_) => None,
+            _ => None,
         }
     }
 
@@ -232,6 +270,7 @@ impl Backend {
         match &self.topology {
             Topology::Single(single) => single.is_connected(),
             Topology::Cluster(cluster) => cluster.is_connected(),
+            Topology::Sentinel(sentinel) => sentinel.is_connected(),
         }
     }
 
@@ -254,6 +293,12 @@ impl Backend {
             Topology::Single(single) => single,
             // Boxed: the cluster's future is larger, and the single-Redis one stays as small.
             Topology::Cluster(cluster) => return Box::pin(self.timed(cluster.execute(cmd))).await,
+            Topology::Sentinel(sentinel) => {
+                let mut replies = Box::pin(self.timed(sentinel.send(std::slice::from_ref(cmd)))).await?;
+                return replies
+                    .pop()
+                    .ok_or_else(|| Error::Internal("Redis gave no reply".into()));
+            }
         };
         let (slot, wire, generation) = single.pick()?;
         let started = std::time::Instant::now();
@@ -281,6 +326,7 @@ impl Backend {
         let values = match &self.topology {
             Topology::Single(single) => self.timed(single.send(cmds)).await?,
             Topology::Cluster(cluster) => Box::pin(self.timed(cluster.pipeline(cmds))).await?,
+            Topology::Sentinel(sentinel) => Box::pin(self.timed(sentinel.send(cmds))).await?,
         };
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(

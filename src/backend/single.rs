@@ -75,3 +75,30 @@ impl Single {
         slot.send(&wire, generation, cmds).await
     }
 }
+
+/// How the connections to each node of a cluster or Sentinel group are made.
+#[derive(Clone)]
+pub struct NodeSettings {
+    /// The backend's name (a node's connections log as `name@host:port`).
+    pub label: String,
+    /// Connections per node.
+    pub connections: usize,
+    /// The command timeout.
+    pub timeout: Duration,
+    /// Counts reconnections.
+    pub reconnections: prometheus::IntCounter,
+}
+
+impl NodeSettings {
+    /// Opens the connections to the node at `addr` (`info`).
+    pub fn open(&self, addr: &str, info: &ConnectionInfo) -> Arc<Single> {
+        Arc::new(Single::start(
+            &format!("{}@{addr}", self.label),
+            info,
+            &[],
+            self.connections,
+            self.timeout,
+            &self.reconnections,
+        ))
+    }
+}

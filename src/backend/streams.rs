@@ -239,14 +239,15 @@ impl Backend {
     /// Opens a new connection for one stream: connect and handshake, within the command
     /// timeout. The only place stream connections are opened.
     pub async fn connect_stream(&self, kind: StreamKind) -> Result<StreamConn, Error> {
+        let (_, server) = self.server_info();
         let (info, then, scope) = match self.isolation() {
             // Pub/sub has no database: no SELECT, and the stream user could not run it.
             Some(iso) => {
-                let settings = self.info.redis_settings().clone().set_db(0);
-                let info = self.info.clone().set_redis_settings(settings);
+                let settings = server.redis_settings().clone().set_db(0);
+                let info = server.set_redis_settings(settings);
                 (info, iso.stream_handshake(), Some(iso.scope.clone()))
             }
-            None => (self.info.clone(), Vec::new(), None),
+            None => (server, Vec::new(), None),
         };
         tokio::time::timeout(self.timeout, connect(&info, &then, kind, scope))
             .await

@@ -1,10 +1,15 @@
-//! Which topology a Redis URL names: one Redis (`redis://`, `rediss://`, `unix://`) or a
+//! Which topology a Redis URL names: one Redis (`redis://`, `rediss://`, `unix://`), a
 //! Redis Cluster (`redis+cluster://[user:pass@]host:port[,host:port...]`, `rediss+cluster://`
-//! for TLS; the hosts are seed nodes). Pure: parsing only; a bad URL gets one clear line.
+//! for TLS; the hosts are seed nodes), or a primary found through Redis Sentinel
+//! (`redis+sentinel://[user:pass@]host:port[,host:port...]/MASTER_NAME[/DB]`,
+//! `rediss+sentinel://`; the hosts are sentinels, whose own password is the query parameter
+//! `sentinel_password`). Parsing is pure; a bad URL gets one clear line.
 
 use redis::{ConnectionInfo, IntoConnectionInfo};
 
+use crate::backend::cluster::layout::{join_addr, split_addr};
 use crate::backend::cluster::ClusterSpec;
+use crate::backend::sentinel::SentinelSpec;
 
 /// What a Redis URL names.
 #[derive(Debug, Clone)]
@@ -13,6 +18,8 @@ pub enum RedisTarget {
     Single(ConnectionInfo),
     /// A Redis Cluster, by its seed nodes.
     Cluster(ClusterSpec),
+    /// A primary found through Redis Sentinel.
+    Sentinel(SentinelSpec),
 }
 
 impl RedisTarget {
@@ -21,6 +28,16 @@ impl RedisTarget {
         match self {
             Self::Single(info) => info,
             Self::Cluster(spec) => &spec.template,
+            Self::Sentinel(spec) => &spec.template,
+        }
+    }
+
+    /// A cluster or Sentinel group as the backend starts it; `None` for one Redis.
+    pub fn into_remote(self) -> Option<crate::backend::Remote> {
+        match self {
+            Self::Single(_) => None,
+            Self::Cluster(spec) => Some(crate::backend::Remote::Cluster(spec)),
+            Self::Sentinel(spec) => Some(crate::backend::Remote::Sentinel(spec)),
         }
     }
 
@@ -29,6 +46,7 @@ impl RedisTarget {
         match self {
             Self::Single(_) => "single",
             Self::Cluster(_) => "cluster",
+            Self::Sentinel(_) => "sentinel",
         }
     }
 }
@@ -75,14 +93,11 @@ pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
 /// Parses a Redis URL into its topology.
 pub fn parse(url: &str) -> Result<RedisTarget, String> {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let plain = match scheme.to_ascii_lowercase().as_str() {
-        "redis+cluster" => "redis",
-        "rediss+cluster" => "rediss",
-        s if s.ends_with("+sentinel") => {
-            return Err(format!(
-                "invalid Redis URL: {scheme}:// (Sentinel) is not supported yet; point restdis at the primary, or at a Redis Cluster with redis+cluster://"
-            ))
-        }
+    let (plain, sentinel) = match scheme.to_ascii_lowercase().as_str() {
+        "redis+cluster" => ("redis", false),
+        "rediss+cluster" => ("rediss", false),
+        "redis+sentinel" => ("redis", true),
+        "rediss+sentinel" => ("rediss", true),
         _ => {
             return url
                 .into_connection_info()
@@ -99,33 +114,76 @@ pub fn parse(url: &str) -> Result<RedisTarget, String> {
         None => ("", authority),
     };
     let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
-    if !matches!(path.trim_matches('/'), "" | "0") {
-        return Err(format!(
-            "invalid Redis URL: a Redis Cluster has only database 0, not {:?}",
-            path.trim_matches('/')
-        ));
-    }
-    let mut seeds = Vec::new();
+    let mut nodes = Vec::new();
     for host in hosts.split(',') {
         let host = host.trim();
-        let Some((name, port)) = crate::backend::cluster::layout::split_addr(host) else {
+        let Some((name, port)) = split_addr(host) else {
             return Err(format!(
-                "invalid Redis URL: cluster seed {host:?} is not host:port ({scheme}://host:port[,host:port...])"
+                "invalid Redis URL: {} {host:?} is not host:port ({scheme}://host:port[,host:port...])",
+                if sentinel { "sentinel" } else { "cluster seed" }
             ));
         };
-        seeds.push(crate::backend::cluster::layout::join_addr(&name, port));
+        nodes.push(join_addr(&name, port));
     }
-    let query = if query.is_empty() {
+    let mut sentinel_password = None;
+    let mut rest_query = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sentinel_password", v)) if sentinel => {
+                sentinel_password = Some(
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8()
+                        .map_err(|_| "invalid Redis URL: sentinel_password is not UTF-8".to_string())?
+                        .into_owned(),
+                )
+            }
+            _ => rest_query.push(pair),
+        }
+    }
+    let query = if rest_query.is_empty() {
         String::new()
     } else {
-        format!("?{query}")
+        format!("?{}", rest_query.join("&"))
     };
-    let first = format!("{plain}://{userinfo}{}/0{query}", seeds[0]);
-    let template = first
+    let segments: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let (db, master) = if sentinel {
+        match segments.as_slice() {
+            [master] => ("0", master.to_string()),
+            [master, db] => (*db, master.to_string()),
+            _ => {
+                return Err(format!(
+                    "invalid Redis URL: {scheme}:// needs the master's name: {scheme}://host:port[,host:port...]/MASTER_NAME[/DB]"
+                ))
+            }
+        }
+    } else {
+        match segments.as_slice() {
+            [] | ["0"] => ("0", String::new()),
+            other => {
+                return Err(format!(
+                    "invalid Redis URL: a Redis Cluster has only database 0, not {:?}",
+                    other.join("/")
+                ))
+            }
+        }
+    };
+    let template = format!("{plain}://{userinfo}{}/{db}{query}", nodes[0])
         .as_str()
         .into_connection_info()
         .map_err(|e| format!("invalid Redis URL: {e}"))?;
-    Ok(RedisTarget::Cluster(ClusterSpec { template, seeds }))
+    Ok(if sentinel {
+        RedisTarget::Sentinel(SentinelSpec {
+            template,
+            sentinels: nodes,
+            master,
+            sentinel_password,
+        })
+    } else {
+        RedisTarget::Cluster(ClusterSpec {
+            template,
+            seeds: nodes,
+        })
+    })
 }
 
 #[cfg(test)]
@@ -152,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    fn sentinel_urls_give_sentinels_master_db_and_passwords() {
+        let RedisTarget::Sentinel(spec) =
+            parse("redis+sentinel://u:pw@s1:26379,s2:26380/mymaster/3?sentinel_password=s%21p").unwrap()
+        else {
+            panic!("not sentinel")
+        };
+        assert_eq!(spec.sentinels, ["s1:26379", "s2:26380"]);
+        assert_eq!(spec.master, "mymaster");
+        assert_eq!(spec.sentinel_password.as_deref(), Some("s!p"));
+        assert_eq!(spec.template.redis_settings().db(), 3);
+        assert_eq!(spec.template.redis_settings().password(), Some("pw"));
+        let RedisTarget::Sentinel(spec) = parse("redis+sentinel://s1:26379/m").unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (spec.master.as_str(), spec.template.redis_settings().db()),
+            ("m", 0)
+        );
+        assert!(spec.sentinel_password.is_none());
+    }
+
+    #[test]
     fn plain_urls_are_one_redis_and_bad_ones_say_why() {
         assert_eq!(parse("redis://127.0.0.1:6379/2").unwrap().mode(), "single");
         assert!(parse("redis+cluster://h:1/3")
@@ -160,9 +240,9 @@ mod tests {
         assert!(parse("redis+cluster://h1:1,nope")
             .unwrap_err()
             .contains("not host:port"));
-        assert!(parse("redis+sentinel://h:26379/mymaster")
+        assert!(parse("redis+sentinel://h:26379")
             .unwrap_err()
-            .contains("Sentinel"));
+            .contains("MASTER_NAME"));
         assert!(parse("nonsense").is_err());
     }
 }

@@ -180,10 +180,7 @@ async fn commands_are_routed_split_merged_and_broadcast() {
     gw.shutdown().await;
 
     // --check-config names the mode, the nodes and the coverage; a bad URL is one line, exit 2.
-    let out = std::process::Command::new(crate::harness::binary())
-        .args(["--check-config", "--token", "t", "--redis-url", &cluster.url()])
-        .output()
-        .unwrap();
+    let out = crate::harness::check_config(&cluster.url());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("cluster mode"), "{text}");
@@ -192,16 +189,7 @@ async fn commands_are_routed_split_merged_and_broadcast() {
     for node in cluster.nodes.iter().filter(|n| n.is_primary()) {
         assert!(text.contains(&node.addr()), "{text}");
     }
-    let out = std::process::Command::new(crate::harness::binary())
-        .args([
-            "--check-config",
-            "--token",
-            "t",
-            "--redis-url",
-            "redis+cluster://127.0.0.1:1,nohost",
-        ])
-        .output()
-        .unwrap();
+    let out = crate::harness::check_config("redis+cluster://127.0.0.1:1,nohost");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -380,8 +368,7 @@ async fn resharding_under_load_fails_no_request_and_loses_no_increment() {
 /// Runs the INCR load around `act` (which makes a replica a primary and returns the moment
 /// it became one); checks acknowledged <= final <= sent and that only 503/504 were seen.
 /// Returns (errors, time from the promotion to the last error).
-async fn failover_under_load(
-    cluster: &TestCluster,
+pub(crate) async fn failover_under_load(
     gw: &Gateway,
     act: impl FnOnce() -> Instant + Send + 'static,
 ) -> (usize, Duration) {
@@ -394,7 +381,6 @@ async fn failover_under_load(
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let tally = collect(load).await;
-    let _ = cluster;
     for (status, body, _) in &tally.errors {
         assert!(
             matches!(status, 503 | 504)
@@ -433,7 +419,7 @@ async fn graceful_failover_under_load_hangs_nothing() {
     let cluster = Arc::new(TestCluster::start());
     let gw = gateway(&cluster).await;
     let c = cluster.clone();
-    failover_under_load(&cluster, &gw, move || {
+    failover_under_load(&gw, move || {
         let primary = c.primary_of(0);
         let replica = c.replica_of(primary);
         assert_eq!(replica.text(&["CLUSTER", "FAILOVER"]), "OK");
@@ -451,7 +437,7 @@ async fn killed_primary_under_load_gives_only_503_or_504_then_recovers() {
     let cluster = Arc::new(TestCluster::start());
     let gw = gateway(&cluster).await;
     let c = cluster.clone();
-    let (errors, _) = failover_under_load(&cluster, &gw, move || {
+    let (errors, _) = failover_under_load(&gw, move || {
         let victim = c.primary_of(0);
         let replica = c.replica_of(victim);
         victim.crash();

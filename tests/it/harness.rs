@@ -550,6 +550,36 @@ impl TestNode {
     }
 }
 
+/// A redis-server on loopback `port` without persistence, its files in `dir`, with `extra`
+/// options.
+fn spawn_node(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new(redis_server_bin())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dbfilename",
+            &format!("dump-{port}.rdb"),
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed")
+}
+
+/// `restdis --check-config --token t --redis-url URL`, run as a process.
+pub fn check_config(url: &str) -> std::process::Output {
+    Command::new(binary())
+        .args(["--check-config", "--token", "t", "--redis-url", url])
+        .output()
+        .unwrap()
+}
+
 /// A free loopback port whose cluster bus port (port + 10000) is free too.
 fn free_cluster_port() -> u16 {
     for _ in 0..200 {
@@ -569,17 +599,19 @@ impl TestCluster {
         let mut nodes = Vec::new();
         for _ in 0..6 {
             let port = free_cluster_port();
-            let child = Command::new(redis_server_bin())
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(dir.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server must be installed");
+            let conf = format!("nodes-{port}.conf");
+            let child = spawn_node(
+                port,
+                dir.path(),
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-config-file",
+                    &conf,
+                ],
+            );
             nodes.push(TestNode {
                 port,
                 child: Some(child),
@@ -682,4 +714,95 @@ pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
 /// The flags of a test gateway in front of a cluster.
 pub fn cli_for_cluster(cluster: &TestCluster) -> Cli {
     cli_for_url(cluster.url())
+}
+
+/// A private Sentinel group: a primary, one replica and three sentinels
+/// (`redis-server --sentinel`, `down-after-milliseconds` 1000) monitoring it as `mymaster`, on
+/// free loopback ports; every process is stopped on drop.
+pub struct TestSentinel {
+    /// The data nodes: the primary first, then the replica (as started; a failover swaps
+    /// their roles).
+    pub data: Vec<TestNode>,
+    /// The sentinels.
+    pub sentinels: Vec<TestNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSentinel {
+    /// Starts the group and waits (bounded) until the replica is in sync and every sentinel
+    /// knows the primary, the replica and the two other sentinels, with quorum reachable.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = Vec::new();
+        let primary_port = free_port();
+        for replica in [false, true] {
+            let port = if replica { free_port() } else { primary_port };
+            let primary = primary_port.to_string();
+            let extra: &[&str] = if replica {
+                &["--replicaof", "127.0.0.1", &primary]
+            } else {
+                &[]
+            };
+            data.push(TestNode {
+                port,
+                child: Some(spawn_node(port, dir.path(), extra)),
+            });
+        }
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let conf = dir.path().join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n\
+                     sentinel parallel-syncs mymaster 1\n",
+                    dir.path().display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new(redis_server_bin())
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed");
+            sentinels.push(TestNode {
+                port,
+                child: Some(child),
+            });
+        }
+        let group = Self {
+            data,
+            sentinels,
+            _dir: dir,
+        };
+        wait_for(Duration::from_secs(30), "the sentinel group to be ready", || {
+            group.data[1].text(&["INFO", "replication"]).contains("master_link_status:up")
+                && group.sentinels.iter().all(|s| {
+                    s.text(&["SENTINEL", "CKQUORUM", "mymaster"]).starts_with("OK 3 usable")
+                        && matches!(s.query(&["SENTINEL", "REPLICAS", "mymaster"]), Ok(redis::Value::Array(r)) if !r.is_empty())
+                })
+        });
+        group
+    }
+
+    /// `redis+sentinel://` with every sentinel.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|s| s.addr()).collect();
+        format!("redis+sentinel://{}/mymaster", hosts.join(","))
+    }
+
+    /// The primary's port as the first sentinel reports it.
+    pub fn primary_port(&self) -> Option<u16> {
+        match self.sentinels[0].query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]) {
+            Ok(redis::Value::Array(parts)) if parts.len() == 2 => match &parts[1] {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(b).parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }

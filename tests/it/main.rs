@@ -20,6 +20,7 @@ mod migrate;
 mod monitoring;
 mod policy;
 mod resilience;
+mod sentinel;
 mod single;
 mod stalled;
 mod streams;

@@ -31,7 +31,7 @@ use redis::{ConnectionAddr, ConnectionInfo, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::single::Single;
+use super::single::{NodeSettings, Single};
 use super::wire::Wire;
 use crate::error::Error;
 use crate::protocol::encode::error_text;
@@ -118,9 +118,8 @@ type Group = (Arc<Single>, Vec<Command>, Vec<(usize, usize)>);
 pub struct Cluster {
     label: String,
     spec: ClusterSpec,
-    connections: usize,
+    nodes_settings: NodeSettings,
     timeout: Duration,
-    reconnections: prometheus::IntCounter,
     /// Every node connected to, by `host:port`.
     nodes: Mutex<HashMap<String, Arc<Single>>>,
     view: RwLock<Arc<View>>,
@@ -134,19 +133,12 @@ pub struct Cluster {
 impl Cluster {
     /// Starts following the cluster in the background (never fails; requests get 503 until
     /// the map is loaded and the nodes are connected).
-    pub fn start(
-        label: &str,
-        spec: ClusterSpec,
-        connections: usize,
-        timeout: Duration,
-        reconnections: prometheus::IntCounter,
-    ) -> Arc<Self> {
+    pub fn start(settings: NodeSettings, spec: ClusterSpec) -> Arc<Self> {
         let cluster = Arc::new(Self {
-            label: label.to_string(),
+            label: settings.label.clone(),
             spec,
-            connections,
-            timeout,
-            reconnections,
+            timeout: settings.timeout,
+            nodes_settings: settings,
             nodes: Mutex::new(HashMap::new()),
             view: RwLock::new(Arc::new(View::default())),
             keys: OnceLock::new(),
@@ -399,14 +391,7 @@ impl Cluster {
             return Some(node.clone());
         }
         let info = info_for(&self.spec.template, addr)?;
-        let node = Arc::new(Single::start(
-            &format!("{}@{addr}", self.label),
-            &info,
-            &[],
-            self.connections,
-            self.timeout,
-            &self.reconnections,
-        ));
+        let node = self.nodes_settings.open(addr, &info);
         nodes.insert(addr.to_string(), node.clone());
         Some(node)
     }
@@ -488,7 +473,7 @@ impl Cluster {
 }
 
 /// `template`'s connection settings with `addr` as the address.
-fn info_for(template: &ConnectionInfo, addr: &str) -> Option<ConnectionInfo> {
+pub(crate) fn info_for(template: &ConnectionInfo, addr: &str) -> Option<ConnectionInfo> {
     let (host, port) = layout::split_addr(addr)?;
     let addr = match template.addr() {
         ConnectionAddr::TcpTls {

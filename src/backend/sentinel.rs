@@ -258,32 +258,7 @@ impl Sentinel {
     }
 
     async fn ask_sentinel(&self, sentinel: &str) -> Result<String, String> {
-        let info = sentinel_info(&self.spec, sentinel).ok_or("not host:port")?;
-        let reply = ask(
-            &info,
-            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &self.spec.master],
-            self.timeout,
-        )
-        .await?;
-        match reply {
-            Value::Array(parts) if parts.len() == 2 => {
-                let text = |v: &Value| match v {
-                    Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-                    Value::SimpleString(s) => Some(s.clone()),
-                    _ => None,
-                };
-                match (
-                    text(&parts[0]),
-                    text(&parts[1]).and_then(|p| p.parse::<u16>().ok()),
-                ) {
-                    (Some(host), Some(port)) => Ok(super::cluster::layout::join_addr(&host, port)),
-                    _ => Err("a malformed address".into()),
-                }
-            }
-            Value::Nil => Err(format!("no master named {:?}", self.spec.master)),
-            Value::ServerError(e) => Err(error_text(&e)),
-            other => Err(format!("unexpected reply {other:?}")),
-        }
+        ask_sentinel(&self.spec, sentinel, self.timeout).await
     }
 
     /// The first element of `ROLE` on `addr` (`master`, `slave`).
@@ -310,6 +285,49 @@ impl Sentinel {
             *c = Some(Arc::new(Current { addr, node }));
         }
     }
+}
+
+/// The primary's `host:port` as `sentinel` names it.
+async fn ask_sentinel(spec: &SentinelSpec, sentinel: &str, timeout: Duration) -> Result<String, String> {
+    let info = sentinel_info(spec, sentinel).ok_or("not host:port")?;
+    let reply = ask(
+        &info,
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &spec.master],
+        timeout,
+    )
+    .await?;
+    match reply {
+        Value::Array(parts) if parts.len() == 2 => {
+            let text = |v: &Value| match v {
+                Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                Value::SimpleString(s) => Some(s.clone()),
+                _ => None,
+            };
+            match (
+                text(&parts[0]),
+                text(&parts[1]).and_then(|p| p.parse::<u16>().ok()),
+            ) {
+                (Some(host), Some(port)) => Ok(super::cluster::layout::join_addr(&host, port)),
+                _ => Err("a malformed address".into()),
+            }
+        }
+        Value::Nil => Err(format!("no master named {:?}", spec.master)),
+        Value::ServerError(e) => Err(error_text(&e)),
+        other => Err(format!("unexpected reply {other:?}")),
+    }
+}
+
+/// The primary as the first sentinel that answers names it, and that sentinel (for
+/// `--check-config`).
+pub async fn probe(spec: &SentinelSpec, timeout: Duration) -> Result<(String, String), String> {
+    let mut last = "no sentinel answered".to_string();
+    for s in &spec.sentinels {
+        match ask_sentinel(spec, s, timeout).await {
+            Ok(primary) => return Ok((primary, s.clone())),
+            Err(e) => last = format!("sentinel {s}: {e}"),
+        }
+    }
+    Err(last)
 }
 
 fn is_readonly(v: &Value) -> bool {

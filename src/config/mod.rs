@@ -440,6 +440,14 @@ impl Config {
         };
         if persist {
             check_redis_url("metering", &metering.redis_url)?;
+            if !matches!(
+                topology::parse(&metering.redis_url),
+                Ok(topology::RedisTarget::Single(_))
+            ) {
+                return Err(
+                    "metering: usage is kept in one Redis (redis://, rediss://, unix://), not in a cluster or behind Sentinel; set [metering] redis_url".into(),
+                );
+            }
         }
         if let Some(url) = &metering.webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

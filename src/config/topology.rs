@@ -51,40 +51,55 @@ impl RedisTarget {
     }
 }
 
-/// What `--check-config` says about each tenant on a Redis Cluster: the primaries and
-/// replicas its seeds report and the slot coverage (asked with a 2 s limit per seed).
+/// What `--check-config` says about each tenant on a Redis Cluster (the primaries and replicas
+/// its seeds report, and the slot coverage) or behind Sentinel (the primary the sentinels name),
+/// asked with a 2 s limit per node.
 pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
-    let clusters: Vec<(&str, ClusterSpec)> = tenants
+    let remote: Vec<(&str, RedisTarget)> = tenants
         .iter()
         .filter_map(|t| match parse(&t.redis_url) {
-            Ok(RedisTarget::Cluster(spec)) => Some((t.name.as_str(), spec)),
-            _ => None,
+            Ok(RedisTarget::Single(_)) | Err(_) => None,
+            Ok(target) => Some((t.name.as_str(), target)),
         })
         .collect();
-    if clusters.is_empty() {
+    if remote.is_empty() {
         return String::new();
     }
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        return "cluster: cannot start a runtime to ask the seeds\n".into();
+        return "cannot start a runtime to ask the cluster or the sentinels\n".into();
     };
+    let limit = std::time::Duration::from_secs(2);
     let mut out = String::new();
-    for (name, spec) in clusters {
-        let found = runtime.block_on(crate::backend::cluster::probe(
-            &spec,
-            std::time::Duration::from_secs(2),
-        ));
-        out.push_str(&match found {
-            Ok(layout) => {
-                let replicas: std::collections::BTreeSet<&String> =
-                    layout.ranges.iter().flat_map(|r| &r.replicas).collect();
-                format!(
-                    "tenant {name}: cluster mode, primaries {}, {replicas} replica(s), {}/16384 slots covered\n",
-                    layout.primaries().join(" "),
-                    layout.covered(),
-                    replicas = replicas.len()
-                )
-            }
-            Err(e) => format!("tenant {name}: cluster mode, seeds {}: not reachable now ({e})\n", spec.seeds.join(" ")),
+    for (name, target) in remote {
+        out.push_str(&match target {
+            RedisTarget::Cluster(spec) => match runtime.block_on(crate::backend::cluster::probe(&spec, limit)) {
+                Ok(layout) => {
+                    let replicas: std::collections::BTreeSet<&String> =
+                        layout.ranges.iter().flat_map(|r| &r.replicas).collect();
+                    format!(
+                        "tenant {name}: cluster mode, primaries {}, {} replica(s), {}/16384 slots covered\n",
+                        layout.primaries().join(" "),
+                        replicas.len(),
+                        layout.covered()
+                    )
+                }
+                Err(e) => format!(
+                    "tenant {name}: cluster mode, seeds {}: not reachable now ({e})\n",
+                    spec.seeds.join(" ")
+                ),
+            },
+            RedisTarget::Sentinel(spec) => match runtime.block_on(crate::backend::sentinel::probe(&spec, limit)) {
+                Ok((primary, sentinel)) => format!(
+                    "tenant {name}: sentinel mode, master {} is {primary} (asked sentinel {sentinel} of {})\n",
+                    spec.master,
+                    spec.sentinels.join(" ")
+                ),
+                Err(e) => format!(
+                    "tenant {name}: sentinel mode, sentinels {}: not reachable now ({e})\n",
+                    spec.sentinels.join(" ")
+                ),
+            },
+            RedisTarget::Single(_) => String::new(),
         });
     }
     out

@@ -35,7 +35,16 @@ async fn commands_reach_the_primary_sentinel_names() {
     );
     let sentinel = gw.backend().sentinel().expect("a sentinel backend");
     assert_eq!(sentinel.primary(), Some(group.data[0].addr()));
-    // A bad URL: one line, exit 2.
+    // --check-config names the mode and the primary; a bad URL: one line, exit 2.
+    let out = crate::harness::check_config(&group.url());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "sentinel mode, master mymaster is {}",
+            group.data[0].addr()
+        )),
+        "{text}"
+    );
     let out = crate::harness::check_config("redis+sentinel://127.0.0.1:1");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MASTER_NAME"));

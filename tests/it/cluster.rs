@@ -470,6 +470,37 @@ async fn streams_and_dedicated_blocking_work_in_cluster_mode() {
         assert_eq!(sub.next().await, format!("message,news,m{i}"));
     }
 
+    // MONITOR shows the commands of every primary, merged into one stream.
+    let mut monitor = crate::streams::Sse::open(&gw, "/monitor", TOKEN).await;
+    assert_eq!(monitor.next().await, "\"OK\"");
+    let mut owners = BTreeSet::new();
+    let mut watched = Vec::new();
+    for i in 0..40 {
+        let key = format!("mon{i}");
+        if owners.insert(
+            cluster
+                .primary_of(restdis::backend::cluster::slot::key_slot(key.as_bytes()))
+                .port,
+        ) {
+            watched.push(key);
+        }
+    }
+    assert_eq!(watched.len(), 3, "a key on every primary");
+    for key in &watched {
+        assert_eq!(gw.cmd(json!(["GET", key])).await.0, 200);
+    }
+    let mut seen = Vec::new();
+    while seen.len() < watched.len() {
+        let line = monitor.next().await;
+        if let Some(key) = watched
+            .iter()
+            .find(|k| line.contains(&format!("\"GET\" \"{k}\"")))
+        {
+            seen.push(key.clone());
+        }
+    }
+    drop(monitor);
+
     // Dedicated blocking waits on the node that owns the key: for keys on every primary,
     // a BLPOP started first gets the value an LPUSH sends a moment later.
     for key in ["q1", "q2", "q3", "q4", "q5", "q6"] {

@@ -165,6 +165,15 @@ impl Cluster {
         self.view().primaries.iter().map(|p| p.connected()).sum()
     }
 
+    /// Each primary's `host:port` and connection settings (empty before the map is loaded).
+    pub fn primary_infos(&self) -> Vec<(String, ConnectionInfo)> {
+        self.view()
+            .addrs
+            .iter()
+            .filter_map(|a| Some((a.clone(), info_for(&self.spec.template, a)?)))
+            .collect()
+    }
+
     /// Runs one command.
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let mut replies = self.pipeline(std::slice::from_ref(cmd)).await?;

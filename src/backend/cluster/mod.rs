@@ -88,6 +88,7 @@ impl View {
             Target::Any if !self.primaries.is_empty() => self.primaries.get(any % self.primaries.len()),
             Target::Any => None,
             Target::Node(i) => self.primaries.get(*i),
+            Target::Seed => None,
         }
     }
 }
@@ -197,14 +198,14 @@ impl Cluster {
         let mut later: Vec<(usize, usize, Option<Redirect>)> = Vec::new();
         for (e, entry) in entries.iter().enumerate() {
             for (p, part) in entry.parts.iter().enumerate() {
-                match view.resolve(&part.target, any) {
+                match self.resolve(&view, &part.target, any) {
                     Some(node) if node.is_connected() => {
-                        match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, node)) {
+                        match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, &node)) {
                             Some(g) => {
                                 g.1.extend(part.cmds.iter().cloned());
                                 g.2.push((e, p));
                             }
-                            None => groups.push((node.clone(), part.cmds.clone(), vec![(e, p)])),
+                            None => groups.push((node, part.cmds.clone(), vec![(e, p)])),
                         }
                     }
                     _ => later.push((e, p, None)),
@@ -327,7 +328,7 @@ impl Cluster {
             let node = match dest {
                 Dest::Plan(target) => {
                     let any = self.next.fetch_add(1, Ordering::Relaxed);
-                    self.view().resolve(target, any).cloned()
+                    self.resolve(&self.view(), target, any)
                 }
                 Dest::Addr(addr) => self.node(addr),
             };
@@ -344,6 +345,14 @@ impl Cluster {
                 }));
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The node `target` names in `view` (the first seed for [`Target::Seed`]).
+    fn resolve(&self, view: &View, target: &Target, any: usize) -> Option<Arc<Single>> {
+        match target {
+            Target::Seed => self.node(self.spec.seeds.first()?),
+            other => view.resolve(other, any).cloned(),
         }
     }
 
@@ -462,7 +471,8 @@ impl Cluster {
             "cluster slot map loaded"
         );
         if let Ok(mut nodes) = self.nodes.lock() {
-            nodes.retain(|a, _| addrs.contains(a));
+            let seed = self.spec.seeds.first();
+            nodes.retain(|a, _| addrs.contains(a) || Some(a) == seed);
         }
         if let Ok(mut v) = self.view.write() {
             *v = Arc::new(View {

@@ -9,7 +9,8 @@
 //! - Whole-database commands go to every primary (`DBSIZE`, `FLUSHDB`, `FLUSHALL`, `KEYS`,
 //!   `RANDOMKEY`, `SCRIPT LOAD|FLUSH|EXISTS`, `FUNCTION LOAD|FLUSH|DELETE|RESTORE`); `SCAN`
 //!   walks them one after the other ([`super::cursor`]).
-//! - Any other keyless command goes to any primary.
+//! - `PUBLISH` goes to the first seed, where subscription streams connect; any other keyless
+//!   command goes to any primary.
 
 use redis::Value;
 
@@ -30,6 +31,9 @@ pub enum Target {
     Any,
     /// The primary with this index (in slot order).
     Node(usize),
+    /// The first seed node, where restdis's own subscription streams connect (`PUBLISH`
+    /// goes there, so its count includes them; the cluster relays the message everywhere).
+    Seed,
 }
 
 /// Commands sent together to one node, as one contiguous batch.
@@ -132,6 +136,15 @@ fn plan_one(table: &KeyTable, cmd: &Command, primaries: usize) -> Entry {
         "KEYS" => return everywhere(Merge::Concat),
         "RANDOMKEY" => return everywhere(Merge::NonNil),
         "SCAN" => return scan(cmd, primaries),
+        "PUBLISH" => {
+            return Entry {
+                parts: vec![Part {
+                    target: Target::Seed,
+                    cmds: vec![cmd.clone()],
+                }],
+                merge: Merge::Each,
+            }
+        }
         "SCRIPT" => match sub().as_str() {
             "LOAD" | "FLUSH" => return everywhere(Merge::First),
             "EXISTS" => return everywhere(Merge::AllTrue),
@@ -391,9 +404,14 @@ mod tests {
 
     #[test]
     fn one_slot_goes_to_its_owner_and_keyless_anywhere() {
-        let entries = plan(&table(), &[c(&["GET", "foo"]), c(&["PING"])], 3);
+        let entries = plan(
+            &table(),
+            &[c(&["GET", "foo"]), c(&["PING"]), c(&["PUBLISH", "ch", "m"])],
+            3,
+        );
         assert_eq!(entries[0].parts[0].target, Target::Slot(12182));
         assert_eq!(entries[1].parts[0].target, Target::Any);
+        assert_eq!(entries[2].parts[0].target, Target::Seed);
     }
 
     #[test]

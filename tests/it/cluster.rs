@@ -177,6 +177,7 @@ async fn commands_are_routed_split_merged_and_broadcast() {
     assert_eq!(gw.cmd(json!(["FLUSHDB"])).await.1, json!({"result": "OK"}));
     assert_eq!(gw.cmd(json!(["DBSIZE"])).await.1, json!({"result": 0}));
     assert_eq!(gw.cmd(json!(["RANDOMKEY"])).await.1, json!({"result": null}));
+
     gw.shutdown().await;
 
     // --check-config names the mode, the nodes and the coverage; a bad URL is one line, exit 2.
@@ -194,6 +195,22 @@ async fn commands_are_routed_split_merged_and_broadcast() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("not host:port"), "{err}");
+
+    let gw2 = gateway(&cluster).await;
+    // A slot no node serves (CLUSTER DELSLOTS on every node): a JSON 503, never a hang.
+    let key = (0..200_000)
+        .map(|i| format!("s{i}"))
+        .find(|k| restdis::backend::cluster::slot::key_slot(k.as_bytes()) == 0)
+        .unwrap();
+    for node in &cluster.nodes {
+        node.query(&["CLUSTER", "DELSLOTS", "0"]).ok();
+    }
+    let (s, v) = tokio::time::timeout(Duration::from_secs(30), gw2.cmd(json!(["GET", key])))
+        .await
+        .expect("the request hung");
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("CLUSTERDOWN"), "{v}");
+    gw2.shutdown().await;
 }
 
 /// What the INCR clients saw.

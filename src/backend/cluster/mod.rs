@@ -309,7 +309,9 @@ impl Cluster {
                 batch.push(Command::internal(&["ASKING"]));
                 batch.extend(cmds.iter().cloned());
                 let mut replies = node.send(&batch).await?;
-                replies.remove(0);
+                if !replies.is_empty() {
+                    replies.remove(0); // ASKING's OK
+                }
                 replies
             } else {
                 node.send(cmds).await?

@@ -264,8 +264,8 @@ impl Backend {
         &self.label
     }
 
-    /// Whether at least one connection is up (a cluster: the map is loaded and every primary
-    /// has one).
+    /// Whether at least one connection is up (a cluster: the map is loaded and a primary has
+    /// one; Sentinel: the primary is known and has one).
     pub fn is_connected(&self) -> bool {
         match &self.topology {
             Topology::Single(single) => single.is_connected(),

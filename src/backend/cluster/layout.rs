@@ -1,5 +1,6 @@
-//! The cluster's layout as `CLUSTER SLOTS` reports it: which primary serves which slot
-//! range, and its replicas. Pure: parsed from a reply, asked for owners and coverage.
+//! The cluster's layout as `CLUSTER SHARDS` (Redis 7) or `CLUSTER SLOTS` (older servers)
+//! reports it: which primary serves which slot range, and its replicas. Pure: parsed from a
+//! reply, asked for owners and coverage.
 
 use redis::Value;
 
@@ -58,6 +59,63 @@ impl Layout {
         Ok(Self { ranges })
     }
 
+    /// Parses a `CLUSTER SHARDS` reply (RESP2: each shard a flat list of `slots`, a flat list
+    /// of range bounds, and `nodes`, each a flat list of fields). A replica whose health is not
+    /// `online` is left out.
+    pub fn from_cluster_shards(reply: &Value, asked_host: &str) -> Result<Self, String> {
+        let Value::Array(shards) = reply else {
+            return Err("CLUSTER SHARDS did not answer a list".into());
+        };
+        let mut ranges = Vec::new();
+        for shard in shards {
+            let (Some(Value::Array(bounds)), Some(Value::Array(nodes))) =
+                (field(shard, "slots"), field(shard, "nodes"))
+            else {
+                return Err("CLUSTER SHARDS: a shard without slots or nodes".into());
+            };
+            let mut primary = None;
+            let mut replicas = Vec::new();
+            for node in nodes {
+                let host = [field(node, "endpoint"), field(node, "ip")]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(text)
+                    .find(|h| !h.is_empty() && h != "?")
+                    .unwrap_or_else(|| asked_host.to_string());
+                let (Some(Value::Int(port)), Some(role)) =
+                    (field(node, "port"), field(node, "role").and_then(text))
+                else {
+                    continue;
+                };
+                let addr = join_addr(&host, *port as u16);
+                if role == "master" {
+                    primary = Some(addr);
+                } else if field(node, "health").and_then(text).as_deref() == Some("online") {
+                    replicas.push(addr);
+                }
+            }
+            for pair in bounds.chunks(2) {
+                let [Value::Int(start), Value::Int(end)] = pair else {
+                    return Err("CLUSTER SHARDS: a bad slot range".into());
+                };
+                if *start < 0 || *end < *start || *end as usize >= SLOTS {
+                    return Err(format!("CLUSTER SHARDS: bad range {start}-{end}"));
+                }
+                let Some(primary) = primary.clone() else {
+                    return Err(format!("CLUSTER SHARDS: no primary for {start}-{end}"));
+                };
+                ranges.push(Range {
+                    start: *start as u16,
+                    end: *end as u16,
+                    primary,
+                    replicas: replicas.clone(),
+                });
+            }
+        }
+        ranges.sort_by_key(|r| r.start);
+        Ok(Self { ranges })
+    }
+
     /// The primaries, each once, in the order of the first slot they serve.
     pub fn primaries(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
@@ -89,14 +147,27 @@ impl Layout {
     }
 }
 
+/// The value after `name` in a flat name/value list.
+fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    let Value::Array(items) = value else { return None };
+    items
+        .chunks(2)
+        .find(|pair| text(&pair[0]).is_some_and(|t| t == name))
+        .and_then(|pair| pair.get(1))
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// `host:port` of one node entry (`[host, port, id, ...]`).
 fn address(node: &Value, asked_host: &str) -> Option<String> {
     let Value::Array(parts) = node else { return None };
-    let host = match parts.first()? {
-        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-        Value::SimpleString(s) => s.clone(),
-        _ => return None,
-    };
+    let host = text(parts.first()?)?;
     let Value::Int(port) = parts.get(1)? else {
         return None;
     };
@@ -171,6 +242,72 @@ mod tests {
             Layout::from_cluster_slots(&Value::Array(vec![range(5, 1, vec![node("h", 1)])]), "h").is_err()
         );
         assert!(Layout::from_cluster_slots(&Value::Array(vec![range(0, 1, vec![])]), "h").is_err());
+    }
+
+    fn b(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    fn shard_node(ip: &str, port: i64, role: &str, health: &str) -> Value {
+        Value::Array(vec![
+            b("id"),
+            b("x"),
+            b("port"),
+            Value::Int(port),
+            b("ip"),
+            b(ip),
+            b("endpoint"),
+            b(ip),
+            b("role"),
+            b(role),
+            b("replication-offset"),
+            Value::Int(10),
+            b("health"),
+            b(health),
+        ])
+    }
+
+    #[test]
+    fn parses_cluster_shards_like_cluster_slots() {
+        let shard = |bounds: Vec<i64>, nodes: Vec<Value>| {
+            Value::Array(vec![
+                b("slots"),
+                Value::Array(bounds.into_iter().map(Value::Int).collect()),
+                b("nodes"),
+                Value::Array(nodes),
+            ])
+        };
+        let reply = Value::Array(vec![
+            shard(
+                vec![5461, 10922],
+                vec![
+                    shard_node("10.0.0.5", 7004, "replica", "online"),
+                    shard_node("10.0.0.2", 7001, "master", "online"),
+                ],
+            ),
+            shard(
+                vec![0, 5000, 5001, 5460],
+                vec![
+                    shard_node("10.0.0.1", 7000, "master", "online"),
+                    shard_node("10.0.0.4", 7003, "replica", "failed"),
+                ],
+            ),
+            shard(vec![10923, 16383], vec![shard_node("", 7002, "master", "online")]),
+        ]);
+        let layout = Layout::from_cluster_shards(&reply, "seed").unwrap();
+        assert_eq!(
+            layout.primaries(),
+            ["10.0.0.1:7000", "10.0.0.2:7001", "seed:7002"]
+        );
+        assert_eq!(layout.ranges.len(), 4);
+        assert!(
+            layout.ranges[0].replicas.is_empty(),
+            "a failed replica is left out"
+        );
+        assert_eq!(layout.ranges[2].replicas, ["10.0.0.5:7004"]);
+        assert_eq!(layout.covered(), SLOTS);
+        assert!(Layout::from_cluster_shards(&Value::Array(vec![shard(vec![0, 1], vec![])]), "h").is_err());
+        assert!(Layout::from_cluster_shards(&Value::Int(3), "h").is_err());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! [`Cluster`]: a Redis Cluster behind the same facade as one Redis. restdis builds no
 //! sharding of its own; it follows the cluster's slot map.
 //!
-//! - The slot map comes from `CLUSTER SLOTS` ([`layout`]), asked at start, at once after a
+//! - The slot map comes from `CLUSTER SHARDS` (`CLUSTER SLOTS` on servers before 7.0)
+//!   ([`layout`]), asked at start, at once after a
 //!   `MOVED`, every 100 ms while a primary is unreachable or a slot unserved, and every 5 s
 //!   otherwise (new and removed nodes are picked up).
 //! - Keys are found with the server's own key specifications ([`keys`], from `COMMAND`), hash
@@ -420,7 +421,7 @@ impl Cluster {
 
     /// Asks a node for the map (a connected primary first, then the seeds) and installs it.
     pub async fn refresh(&self) -> Result<(), String> {
-        let ask = [Command::internal(&["CLUSTER", "SLOTS"])];
+        let ask = map_commands();
         let view = self.view();
         let mut candidates = view.addrs.clone();
         let turn = self.next.fetch_add(1, Ordering::Relaxed);
@@ -512,29 +513,44 @@ pub(crate) fn info_for(template: &ConnectionInfo, addr: &str) -> Option<Connecti
     Some(template.clone().set_addr(addr))
 }
 
-/// `CLUSTER SLOTS` on a short-lived connection.
+/// The commands that ask a node for the map: `CLUSTER SHARDS` (Redis 7), and `CLUSTER SLOTS`
+/// in the same write for older servers, which refuse the first.
+fn map_commands() -> [Command; 2] {
+    [
+        Command::internal(&["CLUSTER", "SHARDS"]),
+        Command::internal(&["CLUSTER", "SLOTS"]),
+    ]
+}
+
+/// The map commands on a short-lived connection.
 async fn ask_once(info: &ConnectionInfo, timeout: Duration) -> Result<Vec<Value>, String> {
     let owner = Wire::connect(info, SEED_CONNECT, timeout).await?;
     owner
         .wire()
-        .send(&[Command::internal(&["CLUSTER", "SLOTS"])])
+        .send(&map_commands())
         .await
         .map_err(|e| format!("{e:?}"))
 }
 
-/// The layout in `addr`'s answer to `CLUSTER SLOTS`, or why there is none.
+/// The layout in `addr`'s answers to `CLUSTER SHARDS` and `CLUSTER SLOTS` (the first that
+/// parses), or why there is none.
 fn layout_from(addr: &str, reply: Result<Vec<Value>, String>) -> Result<Layout, String> {
     let host = layout::split_addr(addr).map(|(h, _)| h).unwrap_or_default();
-    match reply.map(|mut r| r.pop()) {
-        Ok(Some(Value::ServerError(e))) => Err(format!("{addr}: {}", error_text(&e))),
-        Ok(Some(value)) => match Layout::from_cluster_slots(&value, &host) {
-            Ok(layout) if !layout.ranges.is_empty() => Ok(layout),
-            Ok(_) => Err(format!("{addr}: no slot is assigned")),
-            Err(e) => Err(format!("{addr}: {e}")),
-        },
-        Ok(None) => Err(format!("{addr}: no reply")),
-        Err(e) => Err(format!("{addr}: {e}")),
+    let replies = reply.map_err(|e| format!("{addr}: {e}"))?;
+    let mut why = format!("{addr}: no reply");
+    for (value, slots) in replies.iter().zip([false, true]) {
+        let parsed = match value {
+            Value::ServerError(e) => Err(error_text(e)),
+            v if slots => Layout::from_cluster_slots(v, &host),
+            v => Layout::from_cluster_shards(v, &host),
+        };
+        match parsed {
+            Ok(layout) if !layout.ranges.is_empty() => return Ok(layout),
+            Ok(_) => why = format!("{addr}: no slot is assigned"),
+            Err(e) => why = format!("{addr}: {e}"),
+        }
     }
+    Err(why)
 }
 
 /// The layout as the first seed that answers reports it (for `--check-config`).

@@ -6,7 +6,9 @@
 //! A request flows top to bottom; each module has one job.
 //!
 //! - [`cli`]: command-line flags and their `RESTDIS_*` environment twins.
-//! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults.
+//! - [`config`]: the validated [`config::Config`] from flags, env, TOML file, SRH variables, defaults;
+//!   [`config::topology`] says which topology a Redis URL names (one Redis, a Redis Cluster, or
+//!   a primary found through Sentinel).
 //! - [`server`]: start-up (state, listeners, the workers of `--worker-threads`, each a
 //!   current-thread runtime with its own listener socket and backends), the printed URL/token
 //!   lines, SIGHUP, graceful shutdown.
@@ -24,7 +26,11 @@
 //!   tenant on a shared Redis ([`protocol::scope`]).
 //! - [`dispatch`]: runs parsed requests: policy first, then the backend; plans batches.
 //! - [`backend`]: the Redis side behind one facade (execute, pipeline, transaction, streams,
-//!   dedicated blocking) over self-repairing pipelined connections (`backend::wire`: one
+//!   dedicated blocking), its topology chosen once at start: one Redis (`backend::single`),
+//!   a Redis Cluster ([`backend::cluster`]: slot map, key to slot from the server's key specs,
+//!   redirections, fan-out and merge, the cluster-wide SCAN cursor) or a primary found and
+//!   followed through Redis Sentinel ([`backend::sentinel`]), each server over
+//!   self-repairing pipelined connections (`backend::wire`: one
 //!   socket, commands of concurrent requests coalesced into one write); each stream reads a
 //!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);
 //!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     };
     if cli.check_config {
         println!("{}", restdis::config::summary(&config));
+        print!("{}", restdis::config::topology::probe_report(&config.tenants));
         return ExitCode::SUCCESS;
     }
     restdis::telemetry::init(&config.log);

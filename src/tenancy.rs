@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use redis::{ConnectionInfo, IntoConnectionInfo};
+use redis::ConnectionInfo;
 
 use crate::auth::Auth;
 use crate::backend::isolation::{self, Isolation, MIN_VERSION};
@@ -32,7 +31,9 @@ use crate::protocol::policy::Policy;
 pub struct TenantPlan {
     /// As configured.
     pub config: TenantConfig,
-    /// Its Redis, with the tenant's database set.
+    /// A Redis Cluster or a Sentinel group, when its URL names one.
+    pub remote: Option<crate::backend::Remote>,
+    /// Its Redis (a cluster's or Sentinel group's first host), with the tenant's database set.
     pub info: ConnectionInfo,
     /// Its database index.
     pub db: i64,
@@ -83,12 +84,12 @@ impl Plan {
         clock: &Clock,
     ) -> anyhow::Result<Plan> {
         let mut infos = Vec::new();
+        let mut remotes = Vec::new();
         for t in &config.tenants {
-            let info = t
-                .redis_url
-                .as_str()
-                .into_connection_info()
-                .with_context(|| format!("tenant '{}': invalid Redis URL", t.name))?;
+            let target = crate::config::topology::parse(&t.redis_url)
+                .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
+            let info = target.info().clone();
+            remotes.push(target.into_remote());
             let db = t.db.unwrap_or(info.redis_settings().db());
             let info = info
                 .clone()
@@ -101,7 +102,14 @@ impl Plan {
         if let Some(store) = &store {
             infos.push((store.info.clone(), store.db));
         }
-        let servers = identify(&infos).await;
+        let mut servers = identify(&infos).await;
+        // A cluster or Sentinel group is not asked who it is (its URL's first host is a seed or
+        // a sentinel): its URL names it.
+        for (i, remote) in remotes.iter().enumerate() {
+            if remote.is_some() {
+                servers[i] = format!("remote {}", config.tenants[i].redis_url);
+            }
+        }
         if let Some(store) = &store {
             for (i, t) in config.tenants.iter().enumerate() {
                 if servers[i] == servers[tenant_count] && infos[i].1 == store.db {
@@ -123,6 +131,13 @@ impl Plan {
                 .iter()
                 .zip(&servers)
                 .any(|((_, other_db), server)| *server == servers[i] && *other_db != db);
+            if shared && remotes[i].is_some() {
+                anyhow::bail!(
+                    "tenant '{}': tenants on different databases of one Redis behind Sentinel cannot \
+                     be given ACL users of their own yet; give each its own Redis, or the same database",
+                    t.name
+                );
+            }
             let old = prev.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
             let key = (t.redis_url.clone(), db);
             // A tenant on the same backend as an earlier one shares that backend's users.
@@ -154,6 +169,7 @@ impl Plan {
             };
             tenants.push(TenantPlan {
                 config: t.clone(),
+                remote: remotes[i].clone(),
                 info,
                 db,
                 shared,
@@ -240,18 +256,24 @@ impl Tenancy {
                                 _ => false,
                             }
                     });
-                    let backend = match reusable {
-                        Some(b) => b.clone(),
-                        None => Backend::start(
+                    let sizes = Sizes {
+                        connections: t.config.connections,
+                        ..plan.sizes
+                    };
+                    let metrics = metrics.backend(&t.config.name)?;
+                    let timeout = plan.command_timeout;
+                    let backend = match (reusable, &t.remote) {
+                        (Some(b), _) => b.clone(),
+                        (None, Some(remote)) => {
+                            Backend::start_remote(&t.config.name, remote.clone(), sizes, timeout, metrics)
+                        }
+                        (None, None) => Backend::start(
                             &t.config.name,
                             t.info.clone(),
-                            Sizes {
-                                connections: t.config.connections,
-                                ..plan.sizes
-                            },
-                            plan.command_timeout,
+                            sizes,
+                            timeout,
                             t.isolation.clone(),
-                            metrics.backend(&t.config.name)?,
+                            metrics,
                         ),
                     };
                     keyed.insert(key, backend.clone());

@@ -3,7 +3,8 @@
 //! shared pipelined connections, so a BLPOP never stalls anyone else. When every dedicated
 //! connection is busy, the request is refused at once with a clear error instead of queueing.
 //! A connection whose command timed out or failed is removed from the pool, never reused with
-//! a reply still pending.
+//! a reply still pending. On a Redis Cluster each node gets a pool of its own, and a blocking
+//! command waits on the node that owns its keys.
 
 use std::time::Duration;
 
@@ -18,7 +19,18 @@ use crate::protocol::Command;
 impl Backend {
     /// Runs a blocking command on a dedicated connection; it may wait up to `wait`.
     pub async fn execute_blocking(&self, cmd: &Command, wait: Duration) -> Result<Value, Error> {
-        let pool = self.blocking_pool()?;
+        let pool = match self.cluster() {
+            // A cluster: the pool of the node that owns the command's keys.
+            Some(cluster) => match cluster.owner_of(cmd).await? {
+                Some((addr, info)) => self.node_pool(addr, info)?,
+                None => self.blocking_pool()?.clone(),
+            },
+            None => match self.server_info() {
+                // Sentinel: the pool of the primary now in use.
+                (Some(addr), info) => self.node_pool(addr, info)?,
+                (None, _) => self.blocking_pool()?.clone(),
+            },
+        };
         let timeouts = Timeouts {
             wait: Some(Duration::ZERO),
             create: Some(Duration::from_secs(2)),
@@ -50,10 +62,26 @@ impl Backend {
         if let Some(pool) = self.blocking.get() {
             return Ok(pool);
         }
+        let pool = self.new_pool(self.info.clone())?;
+        Ok(self.blocking.get_or_init(|| pool))
+    }
+
+    /// The dedicated pool of cluster node `addr` (made on first use).
+    fn node_pool(&self, addr: String, info: redis::ConnectionInfo) -> Result<Pool, Error> {
+        let mut pools = self.node_pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = pools.get(&addr) {
+            return Ok(pool.clone());
+        }
+        let pool = self.new_pool(info)?;
+        pools.insert(addr, pool.clone());
+        Ok(pool)
+    }
+
+    fn new_pool(&self, info: redis::ConnectionInfo) -> Result<Pool, Error> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(None);
-        let manager = Manager::new_with_config(self.info.clone(), config)
+        let manager = Manager::new_with_config(info, config)
             .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
         let mut builder = Pool::builder(manager)
             .max_size(self.blocking_pool_size)
@@ -76,9 +104,8 @@ impl Backend {
                 })
             }));
         }
-        let pool = builder
+        builder
             .build()
-            .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
-        Ok(self.blocking.get_or_init(|| pool))
+            .map_err(|e| Error::Internal(format!("blocking pool: {e}")))
     }
 }

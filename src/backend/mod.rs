@@ -1,9 +1,10 @@
 //! The Redis side behind one small facade, [`Backend`]: [`execute`](Backend::execute) one
 //! command, [`pipeline`](Backend::pipeline) a batch, run a [`transaction`](Backend::transaction).
-//! The HTTP and protocol layers only see this facade, so a Cluster or Sentinel backend can be
-//! added beside it without touching them.
+//! The HTTP and protocol layers only see this facade. The topology is chosen once, when the
+//! backend starts: one Redis ([`single::Single`]) or a Redis Cluster ([`cluster::Cluster`]).
 //!
-//! A backend owns a few pipelined connections ([`conn::Slot`], each a [`wire::Wire`]); the
+//! A Redis (or each cluster primary) gets a few pipelined connections ([`conn::Slot`], each a
+//! [`wire::Wire`]); the
 //! commands of concurrent requests go out together, so Redis sees coalesced writes. Each
 //! request's commands are written as one contiguous batch, which is what makes a
 //! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
@@ -11,8 +12,11 @@
 //! sent again (a retried INCR would count twice).
 
 mod blocking;
+pub mod cluster;
 mod conn;
 pub mod isolation;
+pub mod sentinel;
+mod single;
 mod streams;
 pub mod wire;
 
@@ -28,7 +32,10 @@ use crate::protocol::encode::error_text;
 use crate::protocol::policy::CommandTable;
 use crate::protocol::scope::Scope;
 use crate::protocol::Command;
+use cluster::{Cluster, ClusterSpec};
 use isolation::Isolation;
+use sentinel::{Sentinel, SentinelSpec};
+use single::{NodeSettings, Single};
 
 pub use conn::Slot;
 pub use streams::{StreamConn, StreamKind};
@@ -55,15 +62,37 @@ pub struct Sizes {
     pub queue_timeout: Duration,
 }
 
-/// One Redis server (one URL and database) as seen by restdis.
+/// A topology of several Redis servers, as the URL named it.
+#[derive(Debug, Clone)]
+pub enum Remote {
+    /// A Redis Cluster.
+    Cluster(ClusterSpec),
+    /// A primary found through Redis Sentinel.
+    Sentinel(SentinelSpec),
+}
+
+/// Where the commands go, chosen once at start.
+enum Topology {
+    /// One Redis server.
+    Single(Single),
+    /// A Redis Cluster.
+    Cluster(Arc<Cluster>),
+    /// A primary found through Redis Sentinel.
+    Sentinel(Arc<Sentinel>),
+}
+
+/// One Redis (one URL and database) or one Redis Cluster, as seen by restdis.
 pub struct Backend {
     label: String,
+    /// One Redis: its URL. A cluster: a seed's (streams use it). Sentinel: the data nodes'
+    /// credentials and database, at the first sentinel's address (see [`Backend::server_info`]).
     info: ConnectionInfo,
-    slots: Vec<Arc<Slot>>,
-    next: AtomicUsize,
+    topology: Topology,
     timeout: Duration,
     table: OnceLock<Arc<CommandTable>>,
     blocking: OnceLock<deadpool_redis::Pool>,
+    /// A cluster's dedicated pools, one per node (`host:port`).
+    node_pools: std::sync::Mutex<std::collections::HashMap<String, deadpool_redis::Pool>>,
     blocking_pool_size: usize,
     /// SHA1 of a script as the client wrote it -> SHA1 of the script Redis got (see
     /// [`crate::protocol::scripts`]).
@@ -76,6 +105,8 @@ pub struct Backend {
     metrics: BackendMetrics,
     /// Requests waiting for a place under `max_in_flight` now.
     waiting: AtomicUsize,
+    /// Pipelined connections per Redis node, as configured.
+    connections: usize,
 }
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
@@ -93,33 +124,102 @@ impl Backend {
         isolation: Option<Arc<Isolation>>,
         metrics: BackendMetrics,
     ) -> Arc<Self> {
-        let connections = sizes.connections;
         let handshake = isolation.as_deref().map(Isolation::handshake).unwrap_or_default();
-        let slots = (0..connections.max(1))
-            .map(|_| {
-                Slot::start(
-                    label.to_string(),
-                    info.clone(),
-                    handshake.clone(),
-                    timeout,
-                    metrics.reconnections.clone(),
-                )
-            })
-            .collect();
+        let single = Single::start(
+            label,
+            &info,
+            &handshake,
+            sizes.connections,
+            timeout,
+            &metrics.reconnections,
+        );
+        Self::with(
+            label,
+            info,
+            Topology::Single(single),
+            sizes,
+            timeout,
+            isolation,
+            metrics,
+        )
+    }
+
+    /// Creates a backend for a Redis Cluster (`sizes.connections` connections to each
+    /// primary) or for a primary found through Sentinel (as many to whichever node is the
+    /// primary). Like [`start`](Self::start), it never fails: requests get 503 until the
+    /// nodes are found and connected.
+    pub fn start_remote(
+        label: &str,
+        remote: Remote,
+        sizes: Sizes,
+        timeout: Duration,
+        metrics: BackendMetrics,
+    ) -> Arc<Self> {
+        let settings = NodeSettings {
+            label: label.to_string(),
+            connections: sizes.connections,
+            timeout,
+            reconnections: metrics.reconnections.clone(),
+        };
+        let (info, topology) = match remote {
+            Remote::Cluster(spec) => (
+                spec.template.clone(),
+                Topology::Cluster(Cluster::start(settings, spec)),
+            ),
+            Remote::Sentinel(spec) => (
+                spec.template.clone(),
+                Topology::Sentinel(Sentinel::start(settings, spec)),
+            ),
+        };
+        Self::with(label, info, topology, sizes, timeout, None, metrics)
+    }
+
+    /// The connection settings of the server that streams and dedicated blocking connections
+    /// go to: the URL's (one Redis, a cluster's first seed), or Sentinel's current primary
+    /// with its `host:port`.
+    pub(crate) fn server_info(&self) -> (Option<String>, ConnectionInfo) {
+        if let Topology::Sentinel(sentinel) = &self.topology {
+            if let Some(addr) = sentinel.primary() {
+                if let Some(info) = cluster::info_for(&self.info, &addr) {
+                    return (Some(addr), info);
+                }
+            }
+        }
+        (None, self.info.clone())
+    }
+
+    /// The Sentinel follower, when this backend uses one.
+    pub fn sentinel(&self) -> Option<&Sentinel> {
+        match &self.topology {
+            Topology::Sentinel(sentinel) => Some(sentinel),
+            _ => None,
+        }
+    }
+
+    fn with(
+        label: &str,
+        info: ConnectionInfo,
+        topology: Topology,
+        sizes: Sizes,
+        timeout: Duration,
+        isolation: Option<Arc<Isolation>>,
+        metrics: BackendMetrics,
+    ) -> Arc<Self> {
         Arc::new(Self {
             label: label.to_string(),
             info,
-            slots,
-            next: AtomicUsize::new(0),
+            topology,
             timeout,
             table: OnceLock::new(),
             blocking: OnceLock::new(),
+            node_pools: Default::default(),
             blocking_pool_size: sizes.blocking_pool.max(1),
             script_aliases: Default::default(),
             in_flight: tokio::sync::Semaphore::new(sizes.max_in_flight.max(1)),
             max_in_flight: sizes.max_in_flight.max(1),
             queue_timeout: sizes.queue_timeout,
             isolation,
+            connections: sizes.connections.max(1),
             metrics,
             waiting: AtomicUsize::new(0),
         })
@@ -130,16 +230,29 @@ impl Backend {
     /// listener adds theirs up, so the request path pays nothing for them.
     pub fn gauges(&self) -> [i64; 3] {
         let free = self.in_flight.available_permits();
+        let connected = match &self.topology {
+            Topology::Single(single) => single.connected(),
+            Topology::Cluster(cluster) => cluster.connected(),
+            Topology::Sentinel(sentinel) => sentinel.connected(),
+        };
         [
             self.max_in_flight.saturating_sub(free) as i64,
             self.waiting.load(Ordering::Relaxed) as i64,
-            self.slots.iter().filter(|s| s.is_connected()).count() as i64,
+            connected as i64,
         ]
     }
 
     /// Its metric handles.
     pub fn metrics(&self) -> &BackendMetrics {
         &self.metrics
+    }
+
+    /// The cluster, when this backend fronts one.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        match &self.topology {
+            Topology::Cluster(cluster) => Some(cluster),
+            _ => None,
+        }
     }
 
     /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or
@@ -158,9 +271,9 @@ impl Backend {
         self.isolation.clone()
     }
 
-    /// How many pipelined connections it keeps.
+    /// How many pipelined connections it keeps (to each node, for a cluster).
     pub fn connections(&self) -> usize {
-        self.slots.len()
+        self.connections
     }
 
     /// The name used in logs and metrics.
@@ -168,9 +281,14 @@ impl Backend {
         &self.label
     }
 
-    /// Whether at least one connection is up.
+    /// Whether at least one connection is up (a cluster: the map is loaded and a primary has
+    /// one; Sentinel: the primary is known and has one).
     pub fn is_connected(&self) -> bool {
-        self.slots.iter().any(|s| s.is_connected())
+        match &self.topology {
+            Topology::Single(single) => single.is_connected(),
+            Topology::Cluster(cluster) => cluster.is_connected(),
+            Topology::Sentinel(sentinel) => sentinel.is_connected(),
+        }
     }
 
     /// Waits until a connection is up, or `deadline` passes.
@@ -188,7 +306,18 @@ impl Backend {
     /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let _place = self.admit().await?;
-        let (slot, wire, generation) = self.pick()?;
+        let single = match &self.topology {
+            Topology::Single(single) => single,
+            // Boxed: the cluster's future is larger, and the single-Redis one stays as small.
+            Topology::Cluster(cluster) => return Box::pin(self.timed(cluster.execute(cmd))).await,
+            Topology::Sentinel(sentinel) => {
+                let mut replies = Box::pin(self.timed(sentinel.send(std::slice::from_ref(cmd)))).await?;
+                return replies
+                    .pop()
+                    .ok_or_else(|| Error::Internal("Redis gave no reply".into()));
+            }
+        };
+        let (slot, wire, generation) = single.pick()?;
         let started = std::time::Instant::now();
         let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
         self.metrics.duration.observe(started.elapsed().as_secs_f64());
@@ -197,16 +326,25 @@ impl Backend {
             .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
     }
 
+    /// `work`, its duration observed.
+    async fn timed<T>(&self, work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let started = std::time::Instant::now();
+        let done = work.await;
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        done
+    }
+
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
     pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
         let _place = self.admit().await?;
-        let (slot, wire, generation) = self.pick()?;
-        let started = std::time::Instant::now();
-        let values = slot.send(&wire, generation, cmds).await?;
-        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        let values = match &self.topology {
+            Topology::Single(single) => self.timed(single.send(cmds)).await?,
+            Topology::Cluster(cluster) => Box::pin(self.timed(cluster.pipeline(cmds))).await?,
+            Topology::Sentinel(sentinel) => Box::pin(self.timed(sentinel.send(cmds))).await?,
+        };
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(
                 "Redis answered {} replies to {} commands",
@@ -292,19 +430,6 @@ impl Backend {
                 self.max_in_flight
             ))),
         }
-    }
-
-    /// Picks the next connected slot (round-robin); 503 at once when none is up.
-    fn pick(&self) -> Result<(&Arc<Slot>, wire::Wire, u64), Error> {
-        let n = self.slots.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let slot = &self.slots[(start + i) % n];
-            if let Some((wire, generation)) = slot.connection() {
-                return Ok((slot, wire, generation));
-            }
-        }
-        Err(Error::Unavailable("not connected (reconnecting)".into()))
     }
 }
 

@@ -9,6 +9,9 @@
 //! holds at most one message beyond what was already read. (redis-rs's async PubSub and
 //! Monitor, used before, queued every message in an unbounded channel.)
 //!
+//! On a Redis Cluster, `/monitor` watches every primary: one MONITOR connection per primary,
+//! the others' lines handed to the stream through a channel of one line per primary.
+//!
 //! Every stream connection is opened by [`Backend::connect_stream`]: connect, then the
 //! handshake the backend's `ConnectionInfo` asks for; for a tenant on a shared Redis, then
 //! the switch to its stream ACL user (`backend::isolation`), with the names it subscribes to
@@ -55,6 +58,9 @@ pub struct StreamConn {
     kind: StreamKind,
     /// The channel scope of a tenant on a shared Redis.
     scope: Option<Scope>,
+    /// A cluster's MONITOR: the other primaries' lines, each read by a task of its own and
+    /// handed over one at a time (a channel of one per primary, so nothing piles up here).
+    merged: Option<tokio::sync::mpsc::Receiver<Result<Option<Event>, String>>>,
 }
 
 impl StreamConn {
@@ -123,6 +129,20 @@ impl StreamConn {
     /// it sent something unusable. Replies that are not events (e.g. a late confirmation) are
     /// skipped. Cancel-safe, like the read under it.
     pub async fn next_event(&mut self) -> Result<Option<Event>, String> {
+        if let Some(mut merged) = self.merged.take() {
+            // Both branches are cancel-safe; the receiver is put back whatever happens.
+            let got = tokio::select! {
+                event = self.own_event() => event,
+                other = merged.recv() => other.unwrap_or(Ok(None)),
+            };
+            self.merged = Some(merged);
+            return got;
+        }
+        self.own_event().await
+    }
+
+    /// The next event of this connection itself.
+    async fn own_event(&mut self) -> Result<Option<Event>, String> {
         loop {
             let Some(value) = self.next_value().await? else {
                 return Ok(None);
@@ -219,6 +239,7 @@ async fn connect(
         scanner: Scanner::default(),
         kind,
         scope,
+        merged: None,
     };
     let mut cmds = wire::handshake_commands(info);
     cmds.extend_from_slice(then);
@@ -239,14 +260,15 @@ impl Backend {
     /// Opens a new connection for one stream: connect and handshake, within the command
     /// timeout. The only place stream connections are opened.
     pub async fn connect_stream(&self, kind: StreamKind) -> Result<StreamConn, Error> {
+        let (_, server) = self.server_info();
         let (info, then, scope) = match self.isolation() {
             // Pub/sub has no database: no SELECT, and the stream user could not run it.
             Some(iso) => {
-                let settings = self.info.redis_settings().clone().set_db(0);
-                let info = self.info.clone().set_redis_settings(settings);
+                let settings = server.redis_settings().clone().set_db(0);
+                let info = server.set_redis_settings(settings);
                 (info, iso.stream_handshake(), Some(iso.scope.clone()))
             }
-            None => (self.info.clone(), Vec::new(), None),
+            None => (server, Vec::new(), None),
         };
         tokio::time::timeout(self.timeout, connect(&info, &then, kind, scope))
             .await
@@ -274,7 +296,49 @@ impl Backend {
             .await
             .map_err(|_| Error::Timeout(self.timeout))?
             .map_err(unavailable)?;
+        if kind == StreamKind::Monitor {
+            if let Some(cluster) = self.cluster() {
+                self.merge_monitors(&mut conn, cluster.primary_infos()).await?;
+            }
+        }
         Ok((started, conn))
+    }
+
+    /// A cluster's MONITOR shows every primary: a MONITOR connection to each one but the
+    /// first seed (which `conn` already watches), merged into `conn`.
+    async fn merge_monitors(
+        &self,
+        conn: &mut StreamConn,
+        primaries: Vec<(String, ConnectionInfo)>,
+    ) -> Result<(), Error> {
+        let seed = self.info.addr().to_string();
+        let (tx, rx) = tokio::sync::mpsc::channel(primaries.len().max(1));
+        for (_, info) in primaries
+            .into_iter()
+            .filter(|(_, i)| i.addr().to_string() != seed)
+        {
+            let mut other = tokio::time::timeout(self.timeout, async {
+                let mut c = connect(&info, &[], StreamKind::Monitor, None).await?;
+                start(&mut c, StreamKind::Monitor, &[]).await?;
+                Ok::<_, String>(c)
+            })
+            .await
+            .map_err(|_| Error::Timeout(self.timeout))?
+            .map_err(unavailable)?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let event = other.own_event().await;
+                    let end = !matches!(event, Ok(Some(_)));
+                    // The stream is gone when nobody receives: drop this connection too.
+                    if tx.send(event).await.is_err() || end {
+                        return;
+                    }
+                }
+            });
+        }
+        conn.merged = Some(rx);
+        Ok(())
     }
 }
 

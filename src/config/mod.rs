@@ -6,6 +6,7 @@
 
 pub mod file;
 mod srh;
+pub mod topology;
 
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -470,6 +471,14 @@ impl Config {
         };
         if persist {
             check_redis_url("metering", &metering.redis_url)?;
+            if !matches!(
+                topology::parse(&metering.redis_url),
+                Ok(topology::RedisTarget::Single(_))
+            ) {
+                return Err(
+                    "metering: usage is kept in one Redis (redis://, rediss://, unix://), not in a cluster or behind Sentinel; set [metering] redis_url".into(),
+                );
+            }
         }
         if let Some(url) = &metering.webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -592,18 +601,26 @@ fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
             }
         }
         check_redis_url(&t.name, &t.redis_url)?;
+        if matches!(
+            topology::parse(&t.redis_url),
+            Ok(topology::RedisTarget::Cluster(_))
+        ) && t.db.is_some_and(|d| d != 0)
+        {
+            return Err(format!(
+                "tenant '{}': a Redis Cluster has only database 0",
+                t.name
+            ));
+        }
     }
     Ok(())
 }
 
-/// A Redis URL restdis can use: parseable (`redis://`, `rediss://` for TLS, `unix://`) and
+/// A Redis URL restdis can use: parseable (`redis://`, `rediss://` for TLS, `unix://`,
+/// `redis+cluster://`, see [`topology`]) and
 /// RESP2 (the clients expect RESP2 shapes).
 fn check_redis_url(tenant: &str, url: &str) -> Result<(), String> {
-    use redis::IntoConnectionInfo;
-    let info = url
-        .into_connection_info()
-        .map_err(|e| format!("tenant '{tenant}': invalid Redis URL: {e}"))?;
-    if info.redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
+    let target = topology::parse(url).map_err(|e| format!("tenant '{tenant}': {e}"))?;
+    if target.info().redis_settings().protocol() != redis::ProtocolVersion::RESP2 {
         return Err(format!(
             "tenant '{tenant}': restdis talks RESP2 to Redis; remove the protocol=resp3 option"
         ));
@@ -788,10 +805,11 @@ pub fn summary(c: &Config) -> String {
     }
     for t in &c.tenants {
         out.push_str(&format!(
-            "tenant {}: {} token(s), {} read-only token(s), redis {}{}, {} connection(s)\n",
+            "tenant {}: {} token(s), {} read-only token(s), {} redis {}{}, {} connection(s)\n",
             t.name,
             t.tokens.len(),
             t.read_only_tokens.len(),
+            topology::parse(&t.redis_url).map(|r| r.mode()).unwrap_or("?"),
             redact_url(&t.redis_url),
             t.db.map(|d| format!(" db {d}")).unwrap_or_default(),
             t.connections

@@ -20,6 +20,10 @@
 #                   shared: the tokens belong to tenant "app" on database 1, beside a tenant
 #                   "neighbour" on database 2 of the same Redis, so every command runs as
 #                   app's restricted ACL user (docs/security.md)
+#   TOPOLOGY        single (default): one redis-server;
+#                   cluster: a Redis Cluster of 3 primaries and 3 replicas (6 redis-server
+#                   --cluster-enabled yes, made with redis-cli --cluster create) behind
+#                   --redis-url redis+cluster://... (docs/scale-out.md lists what cannot pass)
 #
 # Exits non-zero when any test failed, when a runner ran no test, or when setup failed.
 set -euo pipefail
@@ -35,6 +39,9 @@ die() { log "ERROR: $*"; exit 2; }
 case "$CLIENTS" in all | node | python) ;; *) die "CLIENTS must be all, node or python (got '$CLIENTS')" ;; esac
 TENANCY="${TENANCY:-single}"
 case "$TENANCY" in single | shared) ;; *) die "TENANCY must be single or shared (got '$TENANCY')" ;; esac
+TOPOLOGY="${TOPOLOGY:-single}"
+case "$TOPOLOGY" in single | cluster) ;; *) die "TOPOLOGY must be single or cluster (got '$TOPOLOGY')" ;; esac
+[[ "$TOPOLOGY" == single || "$TENANCY" == single ]] || die "TOPOLOGY=cluster needs TENANCY=single (a cluster has database 0 only)"
 want() { [[ "$CLIENTS" == all || "$CLIENTS" == "$1" ]]; }
 
 SUDO=""
@@ -137,6 +144,7 @@ fi
 # ---------------------------------------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/restdis-clients.XXXXXX")"
 REDIS_PID=""
+CLUSTER_PIDS=""
 RESTDIS_PID=""
 SUITES_STARTED=0
 cleanup() {
@@ -147,11 +155,13 @@ cleanup() {
         for _ in $(seq 1 50); do kill -0 "$RESTDIS_PID" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$RESTDIS_PID" 2>/dev/null
     fi
-    if [[ -n "$REDIS_PID" ]] && kill -0 "$REDIS_PID" 2>/dev/null; then
-        kill -TERM "$REDIS_PID" 2>/dev/null
-        for _ in $(seq 1 50); do kill -0 "$REDIS_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$REDIS_PID" 2>/dev/null
-    fi
+    local pid
+    for pid in $REDIS_PID $CLUSTER_PIDS; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
     wait 2>/dev/null
     if [[ $rc -ne 0 || "${KEEP_LOGS:-0}" == 1 ]]; then
         if [[ "${KEEP_LOGS:-0}" == 1 ]]; then
@@ -206,7 +216,50 @@ start_redis() {
     done
     die "could not start redis-server"
 }
-start_redis
+# TOPOLOGY=cluster: six cluster nodes on free ports (whose bus port, +10000, is free too),
+# joined by redis-cli, ready once every node says cluster_state:ok.
+start_cluster() {
+    local addrs=() port i
+    for i in 1 2 3 4 5 6; do
+        port=""
+        for _ in $(seq 1 50); do
+            port="$(free_port)"
+            ((port < 55000)) && "$PYTHON" -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.close()' \
+                $((port + 10000)) 2>/dev/null && break
+            port=""
+        done
+        [[ -n "$port" ]] || die "no free port pair for a cluster node"
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+            --cluster-enabled yes --cluster-node-timeout 1000 --cluster-config-file "nodes-$port.conf" \
+            --dir "$WORK" --logfile "$WORK/redis-$port.log" &
+        CLUSTER_PIDS="$CLUSTER_PIDS $!"
+        addrs+=("127.0.0.1:$port")
+        local deadline=$((SECONDS + 10))
+        until [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; do
+            ((SECONDS < deadline)) || die "cluster node on port $port did not start"
+            sleep 0.05
+        done
+    done
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1 \
+        || die "redis-cli --cluster create failed (see $WORK/cluster-create.log)"
+    local deadline=$((SECONDS + 30)) a
+    for a in "${addrs[@]}"; do
+        until redis-cli -p "${a##*:}" cluster info 2>/dev/null | grep -q cluster_state:ok; do
+            ((SECONDS < deadline)) || die "the cluster did not reach cluster_state:ok"
+            sleep 0.05
+        done
+    done
+    REDIS_PORT="${addrs[0]##*:}"
+    REDIS_URL="redis+cluster://${addrs[0]},${addrs[1]}"
+    log "redis cluster ready: ${addrs[*]}"
+}
+
+if [[ "$TOPOLOGY" == cluster ]]; then
+    start_cluster
+else
+    start_redis
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+fi
 
 TOKEN="$(random_token)"
 ROTOKEN="$(random_token)"
@@ -232,7 +285,7 @@ EOF
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 else
     "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --redis-url "redis://127.0.0.1:$REDIS_PORT" --token="$TOKEN" --read-only-token="$ROTOKEN" \
+        --redis-url "$REDIS_URL" --token="$TOKEN" --read-only-token="$ROTOKEN" \
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 fi
 RESTDIS_PID=$!
@@ -275,6 +328,7 @@ export RESTDIS_READONLY_TOKEN="$ROTOKEN"
 export RESTDIS_ADMIN_URL="$ADMIN_URL"
 export RESTDIS_REDIS_PORT="$REDIS_PORT"
 export RESTDIS_TENANCY="$TENANCY"
+export RESTDIS_TOPOLOGY="$TOPOLOGY"
 unset KV_REST_API_URL KV_REST_API_TOKEN
 
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +419,7 @@ EOF
 fi
 
 echo
-echo "==== restdis real-client compatibility suite, $TENANCY tenancy ($(( $(date +%s) - START_TS )) s) ===="
+echo "==== restdis real-client compatibility suite, $TENANCY tenancy, $TOPOLOGY topology ($(( $(date +%s) - START_TS )) s) ===="
 want node && echo "node   (@upstash/redis, ratelimit, lock): $NODE_SUMMARY (exit $NODE_RC)"
 want node && echo "examples (examples/test/, node --test): $EX_SUMMARY (exit $EX_RC)"
 want python && echo "python (upstash-redis, upstash-ratelimit): $PY_SUMMARY (exit $PY_RC)"

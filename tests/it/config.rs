@@ -112,6 +112,18 @@ fn bad_configuration_is_refused_by_name() {
     let (code, out) = check(restdis().env("SRH_MODE", ""));
     assert_eq!(code, 2);
     assert!(out.contains("SRH_MODE is empty"), "{out}");
+    // Scale-out URLs: a cluster has database 0 only; usage is not kept in a cluster.
+    let (code, out) = check(restdis().args(["--token", "t", "--redis-url", "redis+cluster://h:1/2"]));
+    assert_eq!(code, 2);
+    assert!(out.contains("only database 0"), "{out}");
+    std::fs::write(
+        &file,
+        "token = \"t\"\n[metering]\npersist = true\nredis_url = \"redis+cluster://127.0.0.1:1\"\n",
+    )
+    .unwrap();
+    let (code, out) = check(restdis().arg("--config").arg(&file));
+    assert_eq!(code, 2);
+    assert!(out.contains("usage is kept in one Redis"), "{out}");
 }
 
 /// A running binary whose stdout lines are collected.

@@ -305,10 +305,15 @@ pub struct Gateway {
 
 /// The flags every test gateway starts with, pointed at `redis`.
 pub fn cli_for(redis: &TestRedis) -> Cli {
+    cli_for_url(redis.url())
+}
+
+/// The flags every test gateway starts with, pointed at the Redis (or cluster) at `url`.
+pub fn cli_for_url(url: String) -> Cli {
     Cli {
         listen: Some("127.0.0.1:0".into()),
         admin_listen: Some("127.0.0.1:0".into()),
-        redis_url: Some(redis.url()),
+        redis_url: Some(url),
         token: Some(TOKEN.into()),
         read_only_token: Some(RO_TOKEN.into()),
         ..Cli::default()
@@ -508,4 +513,338 @@ pub async fn webhook_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver
         }
     });
     (url, rx)
+}
+
+/// A private Redis Cluster: 3 primaries and 3 replicas (`redis-server --cluster-enabled yes`,
+/// `cluster-node-timeout` 1000 ms), made with `redis-cli --cluster create`, on free loopback
+/// ports; every node is stopped on drop.
+pub struct TestCluster {
+    /// The nodes, primaries first as `redis-cli` assigned them.
+    pub nodes: Vec<TestNode>,
+    /// Where the nodes keep their files (removed on drop).
+    _dir: tempfile::TempDir,
+}
+
+/// One node of a [`TestCluster`].
+pub struct TestNode {
+    /// Its port (its cluster bus is port + 10000).
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl TestNode {
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Sends SIGKILL to the node (a crash) without reaping it (drop does).
+    pub fn crash(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill").args(["-9", &c.id().to_string()]).status();
+        }
+    }
+
+    /// Kills the node with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs one command on the node directly.
+    pub fn query(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        let client = redis::Client::open(format!("redis://{}", self.addr()))?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+
+    /// The text of a command's reply (bulk or status), or "" when it failed.
+    pub fn text(&self, args: &[&str]) -> String {
+        match self.query(args) {
+            Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Ok(redis::Value::SimpleString(s)) => s,
+            Ok(redis::Value::Okay) => "OK".into(),
+            Ok(redis::Value::VerbatimString { text, .. }) => text,
+            _ => String::new(),
+        }
+    }
+
+    /// Its node id.
+    pub fn id(&self) -> String {
+        self.text(&["CLUSTER", "MYID"])
+    }
+
+    /// Whether it serves as a primary now.
+    pub fn is_primary(&self) -> bool {
+        self.text(&["INFO", "replication"]).contains("role:master")
+    }
+}
+
+/// A redis-server on loopback `port` without persistence, its files in `dir`, with `extra`
+/// options.
+fn spawn_node(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new(redis_server_bin())
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dbfilename",
+            &format!("dump-{port}.rdb"),
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed")
+}
+
+/// `restdis --check-config --token t --redis-url URL`, run as a process.
+pub fn check_config(url: &str) -> std::process::Output {
+    Command::new(binary())
+        .args(["--check-config", "--token", "t", "--redis-url", url])
+        .output()
+        .unwrap()
+}
+
+/// A free loopback port whose cluster bus port (port + 10000) is free too.
+fn free_cluster_port() -> u16 {
+    for _ in 0..200 {
+        let port = free_port();
+        if port < 55_000 && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair for a cluster node");
+}
+
+impl TestCluster {
+    /// Starts six nodes, creates the cluster, and waits until every node says
+    /// `cluster_state:ok` and every replica's link to its primary is up.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut nodes = Vec::new();
+        for _ in 0..6 {
+            let port = free_cluster_port();
+            let conf = format!("nodes-{port}.conf");
+            let child = spawn_node(
+                port,
+                dir.path(),
+                &[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                    "--cluster-config-file",
+                    &conf,
+                ],
+            );
+            nodes.push(TestNode {
+                port,
+                child: Some(child),
+            });
+        }
+        let cluster = Self { nodes, _dir: dir };
+        for node in &cluster.nodes {
+            wait_for(Duration::from_secs(10), "a cluster node to start", || {
+                node.query(&["PING"]).is_ok()
+            });
+        }
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        for node in &cluster.nodes {
+            create.arg(node.addr());
+        }
+        let out = create
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .output()
+            .expect("redis-cli must be installed");
+        assert!(out.status.success(), "redis-cli --cluster create failed: {out:?}");
+        cluster.wait_healthy();
+        cluster
+    }
+
+    /// Waits (bounded) until every live node says `cluster_state:ok`, agrees that each of
+    /// the 3 primaries has a replica whose link is up.
+    pub fn wait_healthy(&self) {
+        wait_for(Duration::from_secs(30), "the cluster to be healthy", || {
+            let live: Vec<&TestNode> = self.nodes.iter().filter(|n| n.child.is_some()).collect();
+            live.iter()
+                .all(|n| n.text(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                && live
+                    .iter()
+                    .filter(|n| !n.is_primary())
+                    .all(|n| n.text(&["INFO", "replication"]).contains("master_link_status:up"))
+                && live.iter().filter(|n| n.is_primary()).count() == 3
+        });
+    }
+
+    /// `redis+cluster://` with two seeds.
+    pub fn url(&self) -> String {
+        format!(
+            "redis+cluster://{},{}",
+            self.nodes[0].addr(),
+            self.nodes[1].addr()
+        )
+    }
+
+    /// The node now serving as primary for `slot`.
+    pub fn primary_of(&self, slot: u16) -> &TestNode {
+        let reply = self.nodes[0].query(&["CLUSTER", "SLOTS"]).unwrap();
+        let redis::Value::Array(ranges) = reply else {
+            panic!("CLUSTER SLOTS: {reply:?}")
+        };
+        for range in ranges {
+            let redis::Value::Array(parts) = range else {
+                continue;
+            };
+            let (redis::Value::Int(a), redis::Value::Int(b)) = (&parts[0], &parts[1]) else {
+                continue;
+            };
+            if (*a..=*b).contains(&(slot as i64)) {
+                let redis::Value::Array(node) = &parts[2] else {
+                    continue;
+                };
+                let redis::Value::Int(port) = node[1] else {
+                    continue;
+                };
+                return self.nodes.iter().find(|n| n.port as i64 == port).unwrap();
+            }
+        }
+        panic!("no primary for slot {slot}");
+    }
+
+    /// The replica of `primary`.
+    pub fn replica_of(&self, primary: &TestNode) -> &TestNode {
+        let id = primary.id();
+        self.nodes
+            .iter()
+            .find(|n| {
+                n.child.is_some()
+                    && n.text(&["CLUSTER", "NODES"])
+                        .lines()
+                        .any(|l| l.contains("myself") && l.contains("slave") && l.contains(&id))
+            })
+            .expect("the primary has no replica")
+    }
+}
+
+/// Polls `ok` every 20 ms until it holds; panics with `what` after `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The flags of a test gateway in front of a cluster.
+pub fn cli_for_cluster(cluster: &TestCluster) -> Cli {
+    cli_for_url(cluster.url())
+}
+
+/// A private Sentinel group: a primary, one replica and three sentinels
+/// (`redis-server --sentinel`, `down-after-milliseconds` 1000) monitoring it as `mymaster`, on
+/// free loopback ports; every process is stopped on drop.
+pub struct TestSentinel {
+    /// The data nodes: the primary first, then the replica (as started; a failover swaps
+    /// their roles).
+    pub data: Vec<TestNode>,
+    /// The sentinels.
+    pub sentinels: Vec<TestNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSentinel {
+    /// Starts the group and waits (bounded) until the replica is in sync and every sentinel
+    /// knows the primary, the replica and the two other sentinels, with quorum reachable.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = Vec::new();
+        let primary_port = free_port();
+        for replica in [false, true] {
+            let port = if replica { free_port() } else { primary_port };
+            let primary = primary_port.to_string();
+            let extra: &[&str] = if replica {
+                &["--replicaof", "127.0.0.1", &primary]
+            } else {
+                &[]
+            };
+            data.push(TestNode {
+                port,
+                child: Some(spawn_node(port, dir.path(), extra)),
+            });
+        }
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let conf = dir.path().join(format!("sentinel-{port}.conf"));
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {primary_port} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n\
+                     sentinel parallel-syncs mymaster 1\n",
+                    dir.path().display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new(redis_server_bin())
+                .arg(&conf)
+                .arg("--sentinel")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed");
+            sentinels.push(TestNode {
+                port,
+                child: Some(child),
+            });
+        }
+        let group = Self {
+            data,
+            sentinels,
+            _dir: dir,
+        };
+        wait_for(Duration::from_secs(30), "the sentinel group to be ready", || {
+            group.data[1].text(&["INFO", "replication"]).contains("master_link_status:up")
+                && group.sentinels.iter().all(|s| {
+                    s.text(&["SENTINEL", "CKQUORUM", "mymaster"]).starts_with("OK 3 usable")
+                        && matches!(s.query(&["SENTINEL", "REPLICAS", "mymaster"]), Ok(redis::Value::Array(r)) if !r.is_empty())
+                })
+        });
+        group
+    }
+
+    /// `redis+sentinel://` with every sentinel.
+    pub fn url(&self) -> String {
+        let hosts: Vec<String> = self.sentinels.iter().map(|s| s.addr()).collect();
+        format!("redis+sentinel://{}/mymaster", hosts.join(","))
+    }
+
+    /// The primary's port as the first sentinel reports it.
+    pub fn primary_port(&self) -> Option<u16> {
+        match self.sentinels[0].query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]) {
+            Ok(redis::Value::Array(parts)) if parts.len() == 2 => match &parts[1] {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(b).parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }

@@ -8,6 +8,7 @@ mod harness;
 
 mod auth;
 mod batch;
+mod cluster;
 mod config;
 mod console;
 mod encoding;
@@ -20,6 +21,7 @@ mod monitoring;
 mod policy;
 mod reload;
 mod resilience;
+mod sentinel;
 mod single;
 mod stalled;
 mod streams;

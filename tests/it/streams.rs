@@ -183,7 +183,7 @@ async fn two_hundred_subscribers_each_get_every_message() {
     }
 }
 
-fn config_file(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
+pub(crate) fn config_file(dir: &tempfile::TempDir, text: &str) -> std::path::PathBuf {
     let path = dir.path().join("restdis.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -9,10 +9,18 @@
 //! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
 //! between its parts. Nothing is ever retried: a command that may have reached Redis is not
 //! sent again (a retried INCR would count twice).
+//!
+//! A request goes to a connection that is not receiving a large reply ([`wire::Wire::is_heavy`]):
+//! Redis answers in order, so a small reply behind an 8 MB one would wait for all of it. When
+//! every connection is heavy, it goes to a spill-over connection, opened on first need (at most
+//! [`SPILL_LANES`] per backend), and only when those are heavy too, or still connecting, behind
+//! a large reply. A command whose last reply was large ([`large::LargeReplies`]) goes to a
+//! spill-over connection from the start, and makes it heavy as it is sent.
 
 mod blocking;
 mod conn;
 pub mod isolation;
+mod large;
 mod streams;
 pub mod wire;
 
@@ -60,6 +68,11 @@ pub struct Backend {
     label: String,
     info: ConnectionInfo,
     slots: Vec<Arc<Slot>>,
+    /// Spill-over connections, started when every connection is heavy or a large reply is
+    /// expected.
+    spill: [OnceLock<Arc<Slot>>; SPILL_LANES],
+    /// Commands whose last reply was large.
+    large: large::LargeReplies,
     next: AtomicUsize,
     timeout: Duration,
     table: OnceLock<Arc<CommandTable>>,
@@ -77,6 +90,10 @@ pub struct Backend {
     /// Requests waiting for a place under `max_in_flight` now.
     waiting: AtomicUsize,
 }
+
+/// Spill-over connections per backend at most, for requests that would otherwise wait behind
+/// a large reply.
+pub const SPILL_LANES: usize = 2;
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
 const MAX_SCRIPT_ALIASES: usize = 10_000;
@@ -110,6 +127,8 @@ impl Backend {
             label: label.to_string(),
             info,
             slots,
+            spill: Default::default(),
+            large: Default::default(),
             next: AtomicUsize::new(0),
             timeout,
             table: OnceLock::new(),
@@ -137,7 +156,7 @@ impl Backend {
             .set(self.waiting.load(Ordering::Relaxed) as i64);
         self.metrics
             .connections
-            .set(self.slots.iter().filter(|s| s.is_connected()).count() as i64);
+            .set(self.all_slots().filter(|s| s.is_connected()).count() as i64);
     }
 
     /// The channel scope of a tenant on a shared Redis (`None`: its Redis is its own, or
@@ -176,13 +195,19 @@ impl Backend {
     /// Sends one command and returns its reply (a top-level error reply is `Value::ServerError`).
     pub async fn execute(&self, cmd: &Command) -> Result<Value, Error> {
         let _place = self.admit().await?;
-        let (slot, wire, generation) = self.pick()?;
+        let large = self.large.predicts(cmd);
+        let (slot, wire, generation) = if large { self.pick_spill()? } else { self.pick()? };
+        if large {
+            wire.expect_large();
+        }
         let started = std::time::Instant::now();
         let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
         self.metrics.duration.observe(started.elapsed().as_secs_f64());
-        replies
+        let reply = replies
             .pop()
-            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
+            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))?;
+        self.large.learn(cmd, large, &reply);
+        Ok(reply)
     }
 
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
@@ -282,17 +307,72 @@ impl Backend {
         }
     }
 
-    /// Picks the next connected slot (round-robin); 503 at once when none is up.
+    /// Picks the next connected slot that is not heavy (round-robin), else a spill-over
+    /// connection that is not (opening the next one when all open ones are), else a heavy
+    /// one; 503 at once when none is up.
     fn pick(&self) -> Result<(&Arc<Slot>, wire::Wire, u64), Error> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut heavy = None;
         for i in 0..n {
             let slot = &self.slots[(start + i) % n];
             if let Some((wire, generation)) = slot.connection() {
-                return Ok((slot, wire, generation));
+                if !wire.is_heavy() {
+                    return Ok((slot, wire, generation));
+                }
+                heavy.get_or_insert((slot, wire, generation));
             }
         }
-        Err(Error::Unavailable("not connected (reconnecting)".into()))
+        let heavy = heavy.ok_or_else(|| Error::Unavailable("not connected (reconnecting)".into()))?;
+        for lane in &self.spill {
+            let slot = lane.get_or_init(|| self.start_slot());
+            match slot.connection() {
+                Some((wire, generation)) if !wire.is_heavy() => return Ok((slot, wire, generation)),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        Ok(heavy)
+    }
+
+    /// For a request expected to get a large reply: a spill-over connection that is not
+    /// heavy, else the first one (behind another large reply), so that the connections small
+    /// requests use stay clear; [`pick`](Self::pick) while none is connected yet.
+    fn pick_spill(&self) -> Result<(&Arc<Slot>, wire::Wire, u64), Error> {
+        let mut heavy = None;
+        for lane in &self.spill {
+            let slot = lane.get_or_init(|| self.start_slot());
+            if let Some((wire, generation)) = slot.connection() {
+                if !wire.is_heavy() {
+                    return Ok((slot, wire, generation));
+                }
+                heavy.get_or_insert((slot, wire, generation));
+            }
+        }
+        heavy.map_or_else(|| self.pick(), Ok)
+    }
+
+    /// Starts one more pipelined connection like the backend's others.
+    fn start_slot(&self) -> Arc<Slot> {
+        let handshake = self
+            .isolation
+            .as_deref()
+            .map(Isolation::handshake)
+            .unwrap_or_default();
+        Slot::start(
+            self.label.clone(),
+            self.info.clone(),
+            handshake,
+            self.timeout,
+            self.metrics.reconnections.clone(),
+        )
+    }
+
+    /// The connections and the spill-over connections opened so far.
+    fn all_slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.slots
+            .iter()
+            .chain(self.spill.iter().filter_map(OnceLock::get))
     }
 }
 

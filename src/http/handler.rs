@@ -167,7 +167,7 @@ async fn serve_caller(
             let cmd = body::parse_command(&body)?;
             admit(1)?;
             Ok(reply::single(
-                &dispatch::single(policy, caller, cmd).await?,
+                dispatch::single(policy, caller, cmd).await?,
                 format,
             ))
         }
@@ -175,7 +175,7 @@ async fn serve_caller(
             let cmd = path::parse_command(rest, query, &body)?;
             admit(1)?;
             Ok(reply::single(
-                &dispatch::single(policy, caller, cmd).await?,
+                dispatch::single(policy, caller, cmd).await?,
                 format,
             ))
         }

@@ -37,15 +37,22 @@ const PLAIN_PIECE: usize = 256 * 1024;
 /// a millisecond of writing on loopback).
 const SLICE: usize = 512 * 1024;
 
-/// The body of a reply: `head`, then `value` (as it is, or base64-encoded a piece per frame),
-/// then `tail`. A body built from one buffer has only a head.
+/// The body of a reply: `head`, then, for a large value, the value (as it is, or
+/// base64-encoded a piece per frame) and what follows it. A body built from one buffer has
+/// only a head.
 #[derive(Default)]
 pub struct ReplyBody {
     head: Bytes,
+    /// Boxed: rare, and a response is moved several times on its way out.
+    large: Option<Box<Large>>,
+}
+
+/// The part of a body after the head when it carries a large value.
+struct Large {
     value: Bytes,
     base64: bool,
     tail: Bytes,
-    /// Bytes not yet handed out (the exact length, which hyper sends as Content-Length).
+    /// Bytes of value and tail not yet handed out.
     remaining: u64,
     /// Bytes handed out since the body last let other tasks run.
     since_yield: usize,
@@ -57,9 +64,8 @@ impl ReplyBody {
     /// A body of `bytes`.
     pub fn new(bytes: Bytes) -> Self {
         Self {
-            remaining: bytes.len() as u64,
             head: bytes,
-            ..Self::default()
+            large: None,
         }
     }
 
@@ -73,25 +79,39 @@ impl ReplyBody {
                 } else {
                     value.len()
                 };
-                let head = Bytes::from_static(encode::RESULT_HEAD);
                 let tail = Bytes::from_static(encode::RESULT_TAIL);
                 Self {
-                    remaining: (head.len() + value_len + tail.len()) as u64,
-                    head,
-                    value: Bytes::from(value),
-                    base64,
-                    tail,
-                    ..Self::default()
+                    head: Bytes::from_static(encode::RESULT_HEAD),
+                    large: Some(Box::new(Large {
+                        remaining: (value_len + tail.len()) as u64,
+                        value: Bytes::from(value),
+                        base64,
+                        tail,
+                        since_yield: 0,
+                        turn: None,
+                    })),
                 }
             }
         }
     }
 
+    /// Bytes not yet handed out (the exact length, which hyper sends as Content-Length).
+    fn remaining(&self) -> u64 {
+        self.head.len() as u64 + self.large.as_ref().map_or(0, |l| l.remaining)
+    }
+
     /// The next frame's bytes, `None` at the end.
     fn next_piece(&mut self) -> Option<Bytes> {
-        let piece = if !self.head.is_empty() {
-            std::mem::take(&mut self.head)
-        } else if !self.value.is_empty() {
+        if !self.head.is_empty() {
+            return Some(std::mem::take(&mut self.head));
+        }
+        self.large.as_mut()?.next_piece()
+    }
+}
+
+impl Large {
+    fn next_piece(&mut self) -> Option<Bytes> {
+        let piece = if !self.value.is_empty() {
             if self.base64 {
                 let raw = self.value.split_to(self.value.len().min(BASE64_PIECE));
                 let mut out = Vec::with_capacity(raw.len().div_ceil(3) * 4);
@@ -108,6 +128,16 @@ impl ReplyBody {
         self.remaining = self.remaining.saturating_sub(piece.len() as u64);
         Some(piece)
     }
+
+    /// Counts `sent` bytes; past [`SLICE`] of them, the next poll waits for a turn of the
+    /// event loop first.
+    fn pace(&mut self, sent: usize) {
+        self.since_yield += sent;
+        if self.since_yield >= SLICE && self.remaining > 0 {
+            self.since_yield = 0;
+            self.turn = Some(Box::pin(tokio::task::yield_now()));
+        }
+    }
 }
 
 impl http_body::Body for ReplyBody {
@@ -118,29 +148,27 @@ impl http_body::Body for ReplyBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(turn) = self.turn.as_mut() {
-            if turn.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+        if let Some(large) = self.large.as_mut() {
+            if let Some(turn) = large.turn.as_mut() {
+                if turn.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                large.turn = None;
             }
-            self.turn = None;
         }
         let piece = self.next_piece();
-        if let Some(piece) = &piece {
-            self.since_yield += piece.len();
-            if self.since_yield >= SLICE && self.remaining > 0 {
-                self.since_yield = 0;
-                self.turn = Some(Box::pin(tokio::task::yield_now()));
-            }
+        if let (Some(piece), Some(large)) = (&piece, self.large.as_mut()) {
+            large.pace(piece.len());
         }
         Poll::Ready(piece.map(|b| Ok(Frame::data(b))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.remaining == 0
+        self.remaining() == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.remaining)
+        SizeHint::with_exact(self.remaining())
     }
 }
 
@@ -347,7 +375,7 @@ mod tests {
                 assert!(!piece.is_empty());
                 got.extend_from_slice(&piece);
                 frames += 1;
-                assert_eq!(body.remaining, (whole.len() - got.len()) as u64);
+                assert_eq!(body.remaining(), (whole.len() - got.len()) as u64);
             }
             assert!(frames >= 3, "{frames} frames");
             assert_eq!(got, whole);

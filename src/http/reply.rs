@@ -22,6 +22,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 
 use crate::error::Error;
 use crate::protocol::encode::{self, Encoded, Encoding, Format, Reply};
+use redis::Value;
 
 /// A response body: a reply, or a server-sent event stream.
 pub type Body = Either<ReplyBody, super::sse::SseBody>;
@@ -31,11 +32,11 @@ pub type Body = Either<ReplyBody, super::sse::SseBody>;
 const BASE64_PIECE: usize = 48 * 1024;
 /// Bytes per frame of a large value sent as it is (no copy: slices of the value's buffer),
 /// so that hyper writes it a bounded amount at a time between other work.
-const PLAIN_PIECE: usize = 256 * 1024;
+const PLAIN_PIECE: usize = 128 * 1024;
 
 /// Bytes of a body handed to hyper between two turns of the event loop (about a quarter of
 /// a millisecond of writing on loopback).
-const SLICE: usize = 512 * 1024;
+const SLICE: usize = 128 * 1024;
 
 /// The body of a reply: `head`, then, for a large value, the value (as it is, or
 /// base64-encoded a piece per frame) and what follows it. A body built from one buffer has
@@ -202,6 +203,24 @@ pub fn error(err: &Error) -> HttpResponse {
     json(err.status(), err.body())
 }
 
+/// A plain string value at least this large is checked for characters that need escaping on
+/// a blocking thread (about 1 ms per MiB of work that would otherwise stop the event loop).
+const SCAN_OFF_LOOP: usize = 1024 * 1024;
+
+/// [`single`], with the plain JSON encoding of a large string value (the scan that decides
+/// whether it can be sent as it is, or its escaping) done on a blocking thread, so that the
+/// event loop serves other requests meanwhile.
+pub async fn single_off_loop(reply: Reply, format: Format) -> HttpResponse {
+    let large = matches!(&reply, Ok(Value::BulkString(b)) if b.len() >= SCAN_OFF_LOOP);
+    if !large || format != Format::Json(Encoding::Plain) {
+        return single(reply, format);
+    }
+    match tokio::task::spawn_blocking(move || encode::single_owned(reply, Encoding::Plain)).await {
+        Ok(encoded) => respond(StatusCode::OK, JSON, ReplyBody::encoded(encoded)),
+        Err(e) => error(&Error::Internal(format!("encoding a reply failed: {e}"))),
+    }
+}
+
 /// One command's reply: 200 `{"result"}`, or 400 `{"error"}` for an error reply.
 pub fn single(reply: Reply, format: Format) -> HttpResponse {
     let status = if reply.is_ok() {
@@ -355,7 +374,6 @@ impl Cors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redis::Value;
 
     #[test]
     fn a_large_value_goes_out_in_pieces_with_the_same_bytes_and_exact_length() {

@@ -64,7 +64,7 @@ const PREALLOC_MAX: usize = 64 * 1024 * 1024;
 /// While reading a large bulk string, the reader lets other tasks run after this many bytes:
 /// the socket often has more ready at once, and reading 8 MB in one go would hold up every
 /// other request for milliseconds.
-const READ_SLICE: usize = 64 * 1024;
+const READ_SLICE: usize = 128 * 1024;
 
 /// A handle to a pipelined connection (cheap to clone).
 #[derive(Clone)]

@@ -147,15 +147,16 @@ async fn counted(gw: &Gateway, keys: usize) -> i64 {
     total
 }
 
-/// Large values (read straight into their own buffer, sent as they are or base64-encoded piece
-/// by piece) come back byte for byte as the small-value path writes them, and once a command's
-/// reply was large, the next one goes to spill-over connections while small requests go on.
+/// Large values (read straight into their own buffer; 3 MiB scanned on a blocking thread; sent
+/// as they are or base64-encoded piece by piece) come back byte for byte as the small-value
+/// path writes them, and once a command's reply was large, the next one goes to spill-over
+/// connections while small requests go on.
 #[tokio::test]
 async fn large_values_come_back_whole_and_move_to_spill_over_connections() {
     use base64::Engine as _;
     let redis = TestRedis::start();
     let gw = Gateway::start(&redis).await;
-    let ascii: Vec<u8> = (0..(1 << 20)).map(|i| b'a' + (i % 26) as u8).collect();
+    let ascii: Vec<u8> = (0..(3 << 20)).map(|i| b'a' + (i % 26) as u8).collect();
     let mut quoted = ascii[..300_000].to_vec();
     quoted[1000] = b'"';
     quoted[2000] = b'\\';
@@ -225,7 +226,7 @@ async fn large_values_come_back_whole_and_move_to_spill_over_connections() {
     );
     assert!(big
         .iter()
-        .all(|(status, body)| *status == 200 && body["result"].as_str().map(str::len) == Some(1 << 20)));
+        .all(|(status, body)| *status == 200 && body["result"].as_str().map(str::len) == Some(3 << 20)));
     assert!(small.iter().all(|(status, _)| *status == 200));
     assert_eq!(counted(&gw, 5).await, 100);
 

@@ -1,7 +1,16 @@
 //! Tokens: where a request's token comes from (`Authorization: Bearer`, else `_token` in the
-//! query) and which [`Caller`] it names. Comparison is constant-time in the presented token's
-//! content, and every configured token is compared, so timing tells nothing about which
-//! token, or how much of one, matched. Tokens never appear in logs or error bodies.
+//! query) and which [`Caller`] it names. Tokens never appear in logs or error bodies.
+//!
+//! Every comparison is constant-time in the presented token's content. With a few tokens
+//! ([`SCAN_MAX`] or fewer) every one is compared. With more, the look-up costs the same with
+//! 10 tokens or 1,000: the presented token is hashed with a keyed hash (SipHash under a random
+//! key drawn at start), and only the configured tokens with that hash (one, unless two
+//! collide) are compared. The hash is keyed with a secret, so the time either look-up takes
+//! tells an attacker nothing about which token, or how much of one, matched.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use hyper::header::HeaderValue;
 
@@ -9,16 +18,31 @@ use crate::dispatch::Caller;
 use crate::error::Error;
 use crate::protocol::path::query_token;
 
+/// Up to this many tokens, each request compares every one (cheaper than hashing).
+const SCAN_MAX: usize = 4;
+
 /// The token table: token -> caller.
 pub struct Auth {
     entries: Vec<(Vec<u8>, Caller)>,
+    /// Keyed hash of a token -> the entries with that hash, in configuration order.
+    by_hash: HashMap<u64, Vec<usize>>,
+    /// The secret key of the hash (random per process).
+    key: RandomState,
 }
 
 impl Auth {
     /// Builds the table from `(token, caller)` pairs.
     pub fn new(entries: Vec<(String, Caller)>) -> Self {
+        let entries: Vec<(Vec<u8>, Caller)> = entries.into_iter().map(|(t, c)| (t.into_bytes(), c)).collect();
+        let key = RandomState::new();
+        let mut by_hash: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, (token, _)) in entries.iter().enumerate() {
+            by_hash.entry(key.hash_one(token.as_slice())).or_default().push(i);
+        }
         Self {
-            entries: entries.into_iter().map(|(t, c)| (t.into_bytes(), c)).collect(),
+            entries,
+            by_hash,
+            key,
         }
     }
 
@@ -38,8 +62,17 @@ impl Auth {
             Some(t) => std::borrow::Cow::Borrowed(t),
             None => std::borrow::Cow::Owned(query_token(query).ok_or(Error::Unauthorized)?),
         };
+        let all = self.entries.len() <= SCAN_MAX;
+        let hashed: &[usize] = if all {
+            &[]
+        } else {
+            let hash = self.key.hash_one(presented.as_ref());
+            self.by_hash.get(&hash).map_or(&[], Vec::as_slice)
+        };
+        let every = 0..if all { self.entries.len() } else { 0 };
         let mut found: Option<&Caller> = None;
-        for (token, caller) in &self.entries {
+        for i in every.chain(hashed.iter().copied()) {
+            let (token, caller) = &self.entries[i];
             if ct_eq(&presented, token) && found.is_none() {
                 found = Some(caller);
             }

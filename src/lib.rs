@@ -33,7 +33,9 @@
 //!   self-repairing pipelined connections (`backend::wire`: one
 //!   socket, commands of concurrent requests coalesced into one write); each stream reads a
 //!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);
-//!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user.
+//!   `backend::isolation` gives each tenant on a shared Redis its own Redis ACL user;
+//!   `backend::large` remembers which commands got a large reply, so that the next one
+//!   goes to a spill-over connection and small requests do not wait behind it.
 //! - [`error`]: the one request-path error type and its status/body mapping.
 //! - [`state`]: the shared state handed to every request.
 //! - [`tenancy`]: the tenants as requests see them (tokens, policy, a backend per Redis),

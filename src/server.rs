@@ -269,6 +269,12 @@ impl Common {
     }
 }
 
+/// A worker thread's stack. Replies are parsed and encoded recursively, and Redis nests a Lua
+/// reply up to about 8,000 levels (tests/it/wire.rs): a release build needs about 2 MiB for
+/// that, and gets the main thread's 8 MiB; a debug build's frames are several times larger.
+/// Stack is reserved, not used, until a deep reply touches it.
+const WORKER_STACK: usize = if cfg!(debug_assertions) { 64 << 20 } else { 8 << 20 };
+
 /// Starts worker `i` on a thread of its own: a current-thread runtime, its own backends
 /// (connections) built from `plan`, serving `socket` until shutdown, then draining. `ready`
 /// gets its runtime and state once it serves, or why it could not start.
@@ -282,9 +288,7 @@ fn spawn_worker(
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     let thread = std::thread::Builder::new()
         .name(format!("restdis-worker-{i}"))
-        // As much stack as the main thread: replies are parsed and encoded recursively, and
-        // Redis nests a Lua reply up to about 8,000 levels (tests/it/wire.rs).
-        .stack_size(8 << 20)
+        .stack_size(WORKER_STACK)
         .spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(r) => r,

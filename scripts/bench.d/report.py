@@ -30,6 +30,9 @@ ORDER = [
     ("restdis", "set1k", "SET 1 KiB, `POST /`"),
     ("restdis", "pipeline", "`/pipeline`, 100 GETs"),
     ("restdis", "multi-exec", "`/multi-exec`, 5 commands"),
+    ("restdis", "get-1m", "GET 1 MiB, `POST /` JSON body"),
+    ("restdis", "get-1m-b64", "GET 1 MiB, `Upstash-Encoding: base64`"),
+    ("webdis", "get-1m", "GET 1 MiB, `GET /GET/bench:k1m`"),
 ]
 LABEL = {(t, s): label for t, s, label in ORDER}
 RANK = {(t, s): i for i, (t, s, _) in enumerate(ORDER)}
@@ -220,6 +223,26 @@ def targets(groups, meta):
         f"| p50 of GET at c=1 within 60 µs of redis-benchmark's | restdis {fmt_lat(r50)}, "
         f"redis-benchmark {fmt_lat(b50)} | {verdict(ok)} |"
     )
+    for conns in sorted({k[2] for k in groups if k[1] == "get-1m"}):
+        r1m = med(groups, ("restdis", "get-1m", conns), "gw")
+        w1m = med(groups, ("webdis", "get-1m", conns), "gw")
+        b1m = med(groups, ("restdis", "get-1m-b64", conns), "gw")
+        ok = None if r1m is None or w1m is None else r1m <= 1.5 * w1m
+        lines.append(
+            f"| GET 1 MiB: restdis CPU ≤ 1.5× webdis's (c={conns}) | restdis {fmt_cpu(r1m)} µs, "
+            f"webdis {fmt_cpu(w1m)} µs | {verdict(ok)} |"
+        )
+        ok = None if r1m is None or b1m is None else b1m <= 1.5 * r1m
+        lines.append(
+            f"| GET 1 MiB: base64 ≤ 1.5× plain (c={conns}) | base64 {fmt_cpu(b1m)} µs, "
+            f"plain {fmt_cpu(r1m)} µs | {verdict(ok)} |"
+        )
+    sb = small_big(meta).get(("restdis", "restdis", 2))
+    if sb:
+        p99 = statistics.median(r["small_p99_ms"] for r in sb)
+        lines.append(
+            f"| small GETs beside 2 clients fetching 8 MiB: p99 ≤ 5 ms | {p99:.2f} ms | {verdict(p99 <= 5)} |"
+        )
     idle = num(meta.get("idle_rss_kb"))
     ok = None if idle is None else idle <= 15 * 1024
     lines.append(f"| idle RSS ≤ 15 MB | {fmt_mb(idle)} MB | {verdict(ok)} |")
@@ -283,6 +306,8 @@ def main():
     print()
     if m("startup_ms") is not None or m("idle_rss_kb") is not None:
         startup_section(m)
+    if small_big(meta):
+        small_big_section(meta)
     if m("skipped"):
         print(f"\nSkipped: {m('skipped')}")
     print("\n## Targets\n")
@@ -297,6 +322,43 @@ def idle_conns(meta):
         if num(value) is not None:
             out[key] = num(value)
     return out if "rss_idle_kb" in out else {}
+
+
+def small_big(meta):
+    """small-big results: (target of the big clients, target of the small ones, big clients)
+    -> [ {field: number}, ... one per run ]."""
+    out = {}
+    for key, line in meta.items():
+        if not key.startswith("small_big_"):
+            continue
+        fields = dict(pair.partition("=")[::2] for pair in line.split())
+        words = ("target", "big_encoding", "small_via")
+        row = {k: num(v) for k, v in fields.items() if k not in words}
+        group = (fields.get("target"), fields.get("small_via"), int(row.get("big_clients") or 0))
+        out.setdefault(group, []).append(row)
+    return out
+
+
+def small_big_section(meta):
+    print("\n## Small requests beside big ones\n")
+    print("One client sends small GETs (100 B) one after the other; in the second row of each")
+    print("target, two other clients keep fetching an 8 MiB value at the same time")
+    print("(`scripts/bench.d/small_beside_big.py`, Python `http.client`, keep-alive). Latency is")
+    print("per small request as the client sees it; big MB/s is what the two big clients received.")
+    print("In the row whose small GETs go to Redis, they skip the gateway (RESP straight to Redis)")
+    print("while the big values still go through restdis: what Redis itself adds.\n")
+    print("| Big values via | small GETs via | big clients | runs | small req | small p50 | small p99 | small max | big MB/s | target CPU s | Redis CPU s | errors |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for (target, via, big), rows in sorted(small_big(meta).items()):
+        def c(field, fmt):
+            return cell([r[field] for r in rows if r.get(field) is not None], fmt)
+        print(
+            f"| {target} | {via} | {big} | {len(rows)} | {c('small_requests', lambda v: f'{v:.0f}')} | "
+            f"{c('small_p50_ms', lambda v: f'{v:.2f} ms')} | {c('small_p99_ms', lambda v: f'{v:.2f} ms')} | "
+            f"{c('small_max_ms', lambda v: f'{v:.1f} ms')} | {c('big_mb_per_s', lambda v: f'{v:.0f}')} | "
+            f"{c('target_cpu_s', lambda v: f'{v:.2f}')} | {c('redis_cpu_s', lambda v: f'{v:.2f}')} | "
+            f"{sum(r.get('errors') or 0 for r in rows):.0f} |"
+        )
 
 
 def startup_section(m):

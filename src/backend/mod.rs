@@ -10,11 +10,20 @@
 //! `MULTI ... EXEC` batch safe on a shared connection: nothing of another request can land
 //! between its parts. Nothing is ever retried: a command that may have reached Redis is not
 //! sent again (a retried INCR would count twice).
+//!
+//! A request goes to a connection that is not receiving a large reply ([`wire::Wire::is_heavy`]):
+//! Redis answers in order, so a small reply behind an 8 MB one would wait for all of it. When
+//! every connection to a server is heavy, it goes to a spill-over connection, opened on first
+//! need (at most [`SPILL_LANES`] per server), and only when those are heavy too, or still
+//! connecting, behind a large reply. A command whose last reply was large
+//! ([`large::LargeReplies`]) goes to a spill-over connection from the start, and makes it heavy
+//! as it is sent (`single.rs`).
 
 mod blocking;
 pub mod cluster;
 mod conn;
 pub mod isolation;
+mod large;
 pub mod sentinel;
 mod single;
 mod streams;
@@ -71,7 +80,9 @@ pub enum Remote {
     Sentinel(SentinelSpec),
 }
 
-/// Where the commands go, chosen once at start.
+/// Where the commands go, chosen once at start. One per backend, so its size does not matter;
+/// the one-Redis variant stays inline (no pointer to follow on the hot path).
+#[allow(clippy::large_enum_variant)]
 enum Topology {
     /// One Redis server.
     Single(Single),
@@ -108,6 +119,10 @@ pub struct Backend {
     /// Pipelined connections per Redis node, as configured.
     connections: usize,
 }
+
+/// Spill-over connections per Redis server at most, for requests that would otherwise wait
+/// behind a large reply.
+pub const SPILL_LANES: usize = 2;
 
 /// Aliases kept at most (scripts are few; the map is cleared if it ever fills).
 const MAX_SCRIPT_ALIASES: usize = 10_000;
@@ -317,13 +332,23 @@ impl Backend {
                     .ok_or_else(|| Error::Internal("Redis gave no reply".into()));
             }
         };
-        let (slot, wire, generation) = single.pick()?;
+        let large = single.large.predicts(cmd);
+        let (slot, wire, generation) = if large {
+            single.pick_spill()?
+        } else {
+            single.pick()?
+        };
+        if large {
+            wire.expect_large();
+        }
         let started = std::time::Instant::now();
         let mut replies = slot.send(&wire, generation, std::slice::from_ref(cmd)).await?;
         self.metrics.duration.observe(started.elapsed().as_secs_f64());
-        replies
+        let reply = replies
             .pop()
-            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
+            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))?;
+        single.large.learn(cmd, large, &reply);
+        Ok(reply)
     }
 
     /// `work`, its duration observed.

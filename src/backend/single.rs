@@ -3,13 +3,15 @@
 //! primary's connections when it fronts a cluster.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::{ConnectionInfo, Value};
 
 use super::conn::Slot;
+use super::large::LargeReplies;
 use super::wire::Wire;
+use super::SPILL_LANES;
 use crate::error::Error;
 use crate::protocol::Command;
 
@@ -17,6 +19,17 @@ use crate::protocol::Command;
 pub struct Single {
     slots: Vec<Arc<Slot>>,
     next: AtomicUsize,
+    /// Spill-over connections, started when every connection is heavy or a large reply is
+    /// expected.
+    spill: [OnceLock<Arc<Slot>>; SPILL_LANES],
+    /// Commands whose last reply was large.
+    pub large: LargeReplies,
+    /// How a spill-over connection is made: like the others.
+    label: String,
+    info: ConnectionInfo,
+    handshake: Vec<Command>,
+    timeout: Duration,
+    reconnections: prometheus::IntCounter,
 }
 
 impl Single {
@@ -43,6 +56,13 @@ impl Single {
         Self {
             slots,
             next: AtomicUsize::new(0),
+            spill: Default::default(),
+            large: Default::default(),
+            label: label.to_string(),
+            info: info.clone(),
+            handshake: handshake.to_vec(),
+            timeout,
+            reconnections: reconnections.clone(),
         }
     }
 
@@ -51,22 +71,72 @@ impl Single {
         self.slots.iter().any(|s| s.is_connected())
     }
 
-    /// Connections up now.
+    /// Connections up now (spill-over connections included).
     pub fn connected(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_connected()).count()
+        self.all_slots().filter(|s| s.is_connected()).count()
     }
 
-    /// Picks the next connected slot (round-robin); 503 at once when none is up.
+    /// Picks the next connected slot that is not heavy (round-robin), else a spill-over
+    /// connection that is not (opening the next one when all open ones are), else a heavy
+    /// one; 503 at once when none is up.
     pub fn pick(&self) -> Result<(&Arc<Slot>, Wire, u64), Error> {
         let n = self.slots.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut heavy = None;
         for i in 0..n {
             let slot = &self.slots[(start + i) % n];
             if let Some((wire, generation)) = slot.connection() {
-                return Ok((slot, wire, generation));
+                if !wire.is_heavy() {
+                    return Ok((slot, wire, generation));
+                }
+                heavy.get_or_insert((slot, wire, generation));
             }
         }
-        Err(Error::Unavailable("not connected (reconnecting)".into()))
+        let heavy = heavy.ok_or_else(|| Error::Unavailable("not connected (reconnecting)".into()))?;
+        for lane in &self.spill {
+            let slot = lane.get_or_init(|| self.start_slot());
+            match slot.connection() {
+                Some((wire, generation)) if !wire.is_heavy() => return Ok((slot, wire, generation)),
+                Some(_) => continue,
+                None => break,
+            }
+        }
+        Ok(heavy)
+    }
+
+    /// For a request expected to get a large reply: a spill-over connection that is not
+    /// heavy, else the first one (behind another large reply), so that the connections small
+    /// requests use stay clear; [`pick`](Self::pick) while none is connected yet.
+    pub fn pick_spill(&self) -> Result<(&Arc<Slot>, Wire, u64), Error> {
+        let mut heavy = None;
+        for lane in &self.spill {
+            let slot = lane.get_or_init(|| self.start_slot());
+            if let Some((wire, generation)) = slot.connection() {
+                if !wire.is_heavy() {
+                    return Ok((slot, wire, generation));
+                }
+                heavy.get_or_insert((slot, wire, generation));
+            }
+        }
+        heavy.map_or_else(|| self.pick(), Ok)
+    }
+
+    /// Starts one more pipelined connection like the others.
+    fn start_slot(&self) -> Arc<Slot> {
+        Slot::start(
+            self.label.clone(),
+            self.info.clone(),
+            self.handshake.clone(),
+            self.timeout,
+            self.reconnections.clone(),
+        )
+    }
+
+    /// The connections and the spill-over connections opened so far.
+    fn all_slots(&self) -> impl Iterator<Item = &Arc<Slot>> {
+        self.slots
+            .iter()
+            .chain(self.spill.iter().filter_map(OnceLock::get))
     }
 
     /// Sends `cmds` as one contiguous batch on one connection.

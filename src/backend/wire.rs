@@ -13,20 +13,28 @@
 //! gone silent (a black-holed path sends no FIN or RST), so it is closed and every request
 //! still waiting gets the timeout error. Any I/O error closes the connection at once and
 //! every waiting request gets [`WireError::Closed`]: nothing is ever retried.
+//!
+//! Large replies. Redis answers a connection's commands in order, so a small reply sent after
+//! a large one waits until all of the large one has crossed the socket. A connection that is
+//! receiving a reply of [`LARGE_REPLY`] bytes or more is therefore *heavy*
+//! ([`Wire::is_heavy`]) until every request that was queued on it before that reply ended has
+//! its answer; the backend sends new requests to a connection that is not heavy when it has
+//! one. A large bulk string (the 8 MB `GET`) is read straight from the socket into the buffer
+//! that becomes its value: no growing read buffer, no second copy.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BufMut, BytesMut};
 use redis::{ConnectionAddr, ConnectionInfo, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::AbortHandle;
 
 use crate::protocol::encode::error_text;
-use crate::protocol::resp::{self, Scanner};
+use crate::protocol::resp::{self, RespError, Scanner};
 use crate::protocol::Command;
 
 /// Why a request on a wire failed.
@@ -45,6 +53,18 @@ const SILENT_TIMEOUTS: u32 = 2;
 const GATHER_ROUNDS: usize = 3;
 /// The output buffer keeps its capacity between writes, up to this much.
 const KEEP_CAPACITY: usize = 256 * 1024;
+/// A reply at least this large makes its connection heavy, and a bulk string at least this
+/// large is read straight into its own buffer. At loopback speed this many bytes take about
+/// a quarter of a millisecond to arrive.
+pub const LARGE_REPLY: usize = 256 * 1024;
+/// A large bulk string's buffer is allocated whole when it declares at most this much;
+/// beyond, it grows as the bytes arrive, so a declared length never allocates much more than
+/// was received.
+const PREALLOC_MAX: usize = 64 * 1024 * 1024;
+/// While reading a large bulk string, the reader lets other tasks run after this many bytes:
+/// the socket often has more ready at once, and reading 8 MB in one go would hold up every
+/// other request for milliseconds.
+const READ_SLICE: usize = 128 * 1024;
 
 /// A handle to a pipelined connection (cheap to clone).
 #[derive(Clone)]
@@ -59,6 +79,8 @@ struct Shared {
     /// Mirrors `Queue::closed.is_some()`, so that [`Wire::is_closed`] (asked once per request)
     /// needs no lock; set once, by [`Wire::close`], right after the queue's.
     closed: AtomicBool,
+    /// Mirrors `Queue::heavy_until != 0`, for [`Wire::is_heavy`] without a lock.
+    heavy: AtomicBool,
     timeout: Duration,
 }
 
@@ -71,6 +93,12 @@ struct Queue {
     /// Why the connection closed, once it has.
     closed: Option<String>,
     timeouts_in_a_row: u32,
+    /// Requests queued so far, and answered (or dropped) so far.
+    sent: u64,
+    answered: u64,
+    /// Heavy until `answered` reaches this (`u64::MAX` while a large reply is arriving);
+    /// 0: not heavy.
+    heavy_until: u64,
 }
 
 struct Waiter {
@@ -128,6 +156,7 @@ impl Wire {
             queue: Mutex::new(Queue::default()),
             writer: Notify::new(),
             closed: AtomicBool::new(false),
+            heavy: AtomicBool::new(false),
             timeout,
         });
         let owner = tokio::time::timeout(connect_timeout, async {
@@ -151,6 +180,26 @@ impl Wire {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Whether a large reply is arriving, or has arrived ahead of requests still waiting:
+    /// a new request sent here would wait behind it.
+    pub fn is_heavy(&self) -> bool {
+        self.shared.heavy.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection heavy until the next request sent on it has its answer: that
+    /// request is expected to get a large reply.
+    pub fn expect_large(&self) {
+        let mut queue = self.shared.lock();
+        queue.heavy_until = queue.heavy_until.max(queue.sent + 1);
+        self.shared.heavy.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the connection heavy while a large reply arrives.
+    fn mark_heavy(&self) {
+        self.shared.lock().heavy_until = u64::MAX;
+        self.shared.heavy.store(true, Ordering::Relaxed);
+    }
+
     /// Sends `cmds` as one contiguous batch and waits for one reply per command.
     pub async fn send(&self, cmds: &[Command]) -> Result<Vec<Value>, WireError> {
         let rx = {
@@ -169,6 +218,7 @@ impl Wire {
                 tx: Some(tx),
                 deadline: Instant::now() + self.shared.timeout,
             });
+            queue.sent += 1;
             if was_empty {
                 self.shared.writer.notify_one();
             }
@@ -395,6 +445,8 @@ async fn read_loop<R: AsyncRead + Unpin>(mut socket: R, wire: Wire) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut scanner = Scanner::default();
     let mut replies = Vec::new();
+    // Whether the reply at the front of `buf` is a large one (the connection is heavy).
+    let mut large = false;
     loop {
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve(buf.len().max(16 * 1024));
@@ -410,10 +462,12 @@ async fn read_loop<R: AsyncRead + Unpin>(mut socket: R, wire: Wire) {
                 return;
             }
         }
+        let mut large_done = false;
         loop {
             match scanner.scan(&buf) {
                 Ok(Some(end)) => {
                     let frame = buf.split_to(end);
+                    large_done |= std::mem::take(&mut large);
                     match resp::parse(&frame) {
                         Ok(value) => replies.push(value),
                         Err(e) => return wire.close(WireError::Closed(e.to_string())),
@@ -423,18 +477,78 @@ async fn read_loop<R: AsyncRead + Unpin>(mut socket: R, wire: Wire) {
                 Err(e) => return wire.close(WireError::Closed(e.to_string())),
             }
         }
-        if !replies.is_empty() && !deliver(&wire, &mut replies) {
+        if !replies.is_empty() && !deliver(&wire, &mut replies, large_done) {
             return wire.close(WireError::Closed("Redis sent a reply nobody asked for".into()));
+        }
+        // A large bulk string at the front: read the rest of it straight into its own buffer.
+        if let Some((header, len)) = resp::bulk_header(&buf).filter(|(_, len)| *len >= LARGE_REPLY) {
+            wire.mark_heavy();
+            let value = match read_bulk(&mut socket, &mut buf, header, len).await {
+                Ok(value) => value,
+                Err(why) => return wire.close(WireError::Closed(why)),
+            };
+            large = false;
+            if !deliver(&wire, &mut vec![Value::BulkString(value)], true) {
+                return wire.close(WireError::Closed("Redis sent a reply nobody asked for".into()));
+            }
+        } else if !large && buf.len() >= LARGE_REPLY {
+            // Any other reply (a long array) that is this large and still incomplete.
+            large = true;
+            wire.mark_heavy();
         }
     }
 }
 
+/// Reads a bulk string of `len` bytes whose header (`header` bytes) is at the start of `buf`:
+/// what `buf` already holds is copied, the rest is read from the socket straight into the
+/// value's buffer. Leaves in `buf` only what follows the bulk string.
+async fn read_bulk<R: AsyncRead + Unpin>(
+    socket: &mut R,
+    buf: &mut BytesMut,
+    header: usize,
+    len: usize,
+) -> Result<Vec<u8>, String> {
+    let total = len
+        .checked_add(2)
+        .ok_or_else(|| RespError("bulk length overflows").to_string())?;
+    let mut value = Vec::with_capacity(total.min(PREALLOC_MAX));
+    let have = (buf.len() - header).min(total);
+    value.extend_from_slice(&buf[header..header + have]);
+    buf.advance(header + have);
+    let mut slice_end = value.len() + READ_SLICE;
+    while value.len() < total {
+        if value.len() >= slice_end {
+            tokio::task::yield_now().await;
+            slice_end = value.len() + READ_SLICE;
+        }
+        if value.len() == value.capacity() {
+            value.reserve_exact((total - value.len()).min(value.capacity()));
+        }
+        let room = (total - value.len()).min(value.capacity() - value.len());
+        match socket.read_buf(&mut (&mut value).limit(room)).await {
+            Ok(0) => return Err("Redis closed the connection".into()),
+            Ok(_) => {}
+            Err(e) => return Err(format!("read from Redis failed: {e}")),
+        }
+    }
+    if value[len..] != *b"\r\n" {
+        return Err(RespError("bulk string not followed by CRLF").to_string());
+    }
+    value.truncate(len);
+    Ok(value)
+}
+
 /// Hands replies to the waiting requests in order; `false` on a reply with no request.
-fn deliver(wire: &Wire, replies: &mut Vec<Value>) -> bool {
+/// `large_done`: a large reply is among them, so the connection stays heavy only until the
+/// requests queued so far have their answers.
+fn deliver(wire: &Wire, replies: &mut Vec<Value>, large_done: bool) -> bool {
     let mut done = Vec::new();
     {
         let mut queue = wire.shared.lock();
         queue.timeouts_in_a_row = 0;
+        if large_done {
+            queue.heavy_until = queue.sent;
+        }
         for value in replies.drain(..) {
             let Some(front) = queue.waiting.front_mut() else {
                 return false;
@@ -442,9 +556,14 @@ fn deliver(wire: &Wire, replies: &mut Vec<Value>) -> bool {
             front.got.push(value);
             if front.got.len() >= front.want {
                 if let Some(waiter) = queue.waiting.pop_front() {
+                    queue.answered += 1;
                     done.push(waiter);
                 }
             }
+        }
+        if queue.heavy_until != 0 && queue.answered >= queue.heavy_until {
+            queue.heavy_until = 0;
+            wire.shared.heavy.store(false, Ordering::Relaxed);
         }
     }
     // Wake the requests outside the lock.
@@ -501,16 +620,34 @@ async fn sweeper(shared: std::sync::Weak<Shared>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn deliver_completes_batches_in_order_and_refuses_unasked_replies() {
-        let wire = Wire {
+    fn test_wire() -> Wire {
+        Wire {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue::default()),
                 writer: Notify::new(),
                 closed: AtomicBool::new(false),
+                heavy: AtomicBool::new(false),
                 timeout: Duration::from_secs(1),
             }),
-        };
+        }
+    }
+
+    fn push_waiter(wire: &Wire, want: usize) -> oneshot::Receiver<Result<Vec<Value>, WireError>> {
+        let (tx, rx) = oneshot::channel();
+        let mut q = wire.shared.lock();
+        q.waiting.push_back(Waiter {
+            want,
+            got: Vec::new(),
+            tx: Some(tx),
+            deadline: Instant::now(),
+        });
+        q.sent += 1;
+        rx
+    }
+
+    #[test]
+    fn deliver_completes_batches_in_order_and_refuses_unasked_replies() {
+        let wire = test_wire();
         let (tx1, mut rx1) = oneshot::channel();
         let (tx2, mut rx2) = oneshot::channel();
         {
@@ -524,11 +661,77 @@ mod tests {
                 });
             }
         }
-        assert!(deliver(&wire, &mut vec![Value::Int(1)]));
+        assert!(deliver(&wire, &mut vec![Value::Int(1)], false));
         assert!(rx1.try_recv().is_err());
-        assert!(deliver(&wire, &mut vec![Value::Int(2), Value::Okay]));
+        assert!(deliver(&wire, &mut vec![Value::Int(2), Value::Okay], false));
         assert_eq!(rx1.try_recv().unwrap(), Ok(vec![Value::Int(1), Value::Int(2)]));
         assert_eq!(rx2.try_recv().unwrap(), Ok(vec![Value::Okay]));
-        assert!(!deliver(&wire, &mut vec![Value::Nil]));
+        assert!(!deliver(&wire, &mut vec![Value::Nil], false));
+    }
+
+    #[test]
+    fn heavy_until_the_requests_queued_behind_a_large_reply_are_answered() {
+        let wire = test_wire();
+        let _big = push_waiter(&wire, 1);
+        let _small = push_waiter(&wire, 1);
+        wire.mark_heavy();
+        assert!(wire.is_heavy());
+        // The large reply arrives; a request sent before it ended is still behind it.
+        assert!(deliver(&wire, &mut vec![Value::BulkString(vec![b'x'; 4])], true));
+        assert!(wire.is_heavy());
+        let _later = push_waiter(&wire, 1);
+        assert!(deliver(&wire, &mut vec![Value::Okay], false));
+        assert!(
+            !wire.is_heavy(),
+            "the request sent after the large reply ended does not count"
+        );
+        assert!(deliver(&wire, &mut vec![Value::Okay], false));
+        assert!(!wire.is_heavy());
+
+        // Expected large: heavy as it is sent, until it has its answer.
+        let _small = push_waiter(&wire, 1);
+        wire.expect_large();
+        let _big = push_waiter(&wire, 1);
+        assert!(wire.is_heavy());
+        assert!(deliver(&wire, &mut vec![Value::Okay], false));
+        assert!(wire.is_heavy());
+        assert!(deliver(&wire, &mut vec![Value::Nil], false));
+        assert!(!wire.is_heavy());
+    }
+
+    #[tokio::test]
+    async fn reads_a_large_bulk_string_into_its_own_buffer() {
+        let len = LARGE_REPLY + 3;
+        let mut wire_bytes = format!("${len}\r\n").into_bytes();
+        wire_bytes.extend((0..len).map(|i| (i % 251) as u8));
+        wire_bytes.extend_from_slice(b"\r\n:7\r\n");
+        // Part of it is already in the read buffer; the rest comes from the socket in pieces.
+        let mut buf = BytesMut::from(&wire_bytes[..1000]);
+        let (header, declared) = resp::bulk_header(&buf).unwrap();
+        assert_eq!(declared, len);
+        let mut socket = tokio_test_reader(&wire_bytes[1000..]);
+        let value = read_bulk(&mut socket, &mut buf, header, len).await.unwrap();
+        assert_eq!(value, &wire_bytes[header..header + len]);
+        // What follows stays for the next reply.
+        let mut rest = buf.to_vec();
+        socket.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b":7\r\n");
+
+        let mut bad = format!("${len}\r\n").into_bytes();
+        bad.extend(std::iter::repeat_n(b'a', len + 2));
+        let mut buf = BytesMut::from(&bad[..10]);
+        let mut socket = tokio_test_reader(&bad[10..]);
+        assert!(read_bulk(&mut socket, &mut buf, header, len).await.is_err());
+        let mut buf = BytesMut::from(&wire_bytes[..10]);
+        let mut short = tokio_test_reader(&wire_bytes[10..len]);
+        assert!(read_bulk(&mut short, &mut buf, header, len).await.is_err());
+    }
+
+    /// A reader that hands out `bytes` a few kilobytes at a time, then ends.
+    fn tokio_test_reader(bytes: &[u8]) -> impl AsyncRead + Unpin {
+        let (mut tx, rx) = tokio::io::duplex(7 * 1024);
+        let bytes = bytes.to_vec();
+        tokio::spawn(async move { tx.write_all(&bytes).await });
+        rx
     }
 }

@@ -168,18 +168,12 @@ async fn serve_caller(
             }
             let cmd = body::parse_command(&body)?;
             admit(1)?;
-            Ok(reply::single(
-                &dispatch::single(policy, caller, cmd).await?,
-                format,
-            ))
+            Ok(reply::single_off_loop(dispatch::single(policy, caller, cmd).await?, format).await)
         }
         Route::Command(rest) => {
             let cmd = path::parse_command(rest, query, &body)?;
             admit(1)?;
-            Ok(reply::single(
-                &dispatch::single(policy, caller, cmd).await?,
-                format,
-            ))
+            Ok(reply::single_off_loop(dispatch::single(policy, caller, cmd).await?, format).await)
         }
         Route::Pipeline => {
             let entries = body::parse_batch(&body)?;

@@ -7,9 +7,12 @@
 //! `{"error"}` envelope; an error nested inside an array becomes its text as a string. With
 //! base64, every string at every depth is standard padded base64 of the raw bytes, except a
 //! top-level status `OK`, which stays `"OK"`. Error texts are never encoded.
+//!
+//! A single reply that is one large string ([`LARGE_VALUE`] bytes or more) is not copied into
+//! a body buffer: [`single_owned`] hands back the value with the envelope that goes around it
+//! ([`Encoded::Around`]), so the value's own buffer is sent as it is (plain printable ASCII) or
+//! base64-encoded piece by piece ([`base64_piece`]) as it is sent. The bytes are the same.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use redis::{ServerError, Value};
 
 /// The outcome of one command: a reply, or the error text to put in `{"error": ...}`.
@@ -54,6 +57,52 @@ pub fn single(reply: &Reply, encoding: Encoding) -> Vec<u8> {
     let mut out = Vec::with_capacity(size_hint(reply));
     write_entry(&mut out, reply, encoding);
     out
+}
+
+/// A string value at least this large, alone in a reply, is sent without a copy.
+pub const LARGE_VALUE: usize = 64 * 1024;
+
+/// What goes before a string value in `{"result":"..."}`.
+pub const RESULT_HEAD: &[u8] = b"{\"result\":\"";
+/// What goes after it.
+pub const RESULT_TAIL: &[u8] = b"\"}";
+
+/// One command's JSON reply, as [`single_owned`] returns it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Encoded {
+    /// The whole body.
+    Whole(Vec<u8>),
+    /// [`RESULT_HEAD`], then `value` (as it is, or base64-encoded when `base64`), then
+    /// [`RESULT_TAIL`].
+    Around {
+        /// The raw value.
+        value: Vec<u8>,
+        /// Whether the value goes out base64-encoded.
+        base64: bool,
+    },
+}
+
+/// [`single`], taking the reply: a large string value that needs no escaping comes back as
+/// it is, with its envelope ([`Encoded::Around`]); everything else as the whole body.
+pub fn single_owned(reply: Reply, encoding: Encoding) -> Encoded {
+    match reply {
+        Ok(Value::BulkString(value))
+            if value.len() >= LARGE_VALUE && (encoding == Encoding::Base64 || is_plain_ascii(&value)) =>
+        {
+            Encoded::Around {
+                value,
+                base64: encoding == Encoding::Base64,
+            }
+        }
+        reply => Encoded::Whole(single(&reply, encoding)),
+    }
+}
+
+/// Appends the standard padded base64 of `bytes` (SIMD where the CPU has it: `base64-simd`
+/// picks AVX2, SSSE3 or NEON at run time). Pieces whose lengths (all but the last) are
+/// multiples of 3 append up to the base64 of the whole.
+pub fn base64_piece(out: &mut Vec<u8>, bytes: &[u8]) {
+    base64_simd::STANDARD.encode_append(bytes, out);
 }
 
 /// `[{"result": X}, {"error": "msg"}, ...]` for a pipeline or transaction: one entry per
@@ -177,12 +226,7 @@ fn write_bytes(out: &mut Vec<u8>, bytes: &[u8], encoding: Encoding) {
         Encoding::Plain => write_str(out, &String::from_utf8_lossy(bytes)),
         Encoding::Base64 => {
             out.push(b'"');
-            let start = out.len();
-            let len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
-            out.resize(start + len, 0);
-            // The slice has exactly the encoded length, so this cannot fail.
-            let written = STANDARD.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
-            out.truncate(start + written);
+            base64_piece(out, bytes);
             out.push(b'"');
         }
     }
@@ -308,6 +352,66 @@ mod tests {
 
     fn s(v: Vec<u8>) -> String {
         String::from_utf8(v).unwrap()
+    }
+
+    /// The body an [`Encoded`] stands for, the base64 form put together from pieces of
+    /// `piece` raw bytes.
+    fn assemble(encoded: Encoded, piece: usize) -> Vec<u8> {
+        match encoded {
+            Encoded::Whole(body) => body,
+            Encoded::Around { value, base64 } => {
+                let mut out = RESULT_HEAD.to_vec();
+                if base64 {
+                    for chunk in value.chunks(piece) {
+                        base64_piece(&mut out, chunk);
+                    }
+                } else {
+                    out.extend_from_slice(&value);
+                }
+                out.extend_from_slice(RESULT_TAIL);
+                out
+            }
+        }
+    }
+
+    #[test]
+    fn base64_pieces_agree_with_the_base64_crate() {
+        use base64::Engine as _;
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 256) as u8).collect();
+        for len in [
+            0, 1, 2, 3, 4, 31, 32, 33, 47, 48, 49, 95, 96, 97, 1000, 4999, 5000,
+        ] {
+            let mut out = b"x".to_vec();
+            base64_piece(&mut out, &data[..len]);
+            let want = base64::engine::general_purpose::STANDARD.encode(&data[..len]);
+            assert_eq!(&out[1..], want.as_bytes(), "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn large_values_come_back_uncopied_and_assemble_to_the_same_bytes() {
+        let ascii: Vec<u8> = (0..LARGE_VALUE + 7).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut quoted = ascii.clone();
+        quoted[5] = b'"';
+        let mut binary: Vec<u8> = (0..LARGE_VALUE + 2).map(|i| (i % 256) as u8).collect();
+        binary[0] = 0xff;
+        for value in [ascii.clone(), quoted, binary, ascii[..LARGE_VALUE - 1].to_vec()] {
+            for encoding in [Encoding::Plain, Encoding::Base64] {
+                let reply: Reply = Ok(Value::BulkString(value.clone()));
+                let whole = single(&reply, encoding);
+                let encoded = single_owned(reply, encoding);
+                let around = matches!(encoded, Encoded::Around { .. });
+                let expect_around =
+                    value.len() >= LARGE_VALUE && (encoding == Encoding::Base64 || is_plain_ascii(&value));
+                assert_eq!(around, expect_around, "{} bytes, {encoding:?}", value.len());
+                assert_eq!(assemble(encoded, 3 * 1000), whole, "{encoding:?}");
+            }
+        }
+        let small: Reply = Ok(Value::BulkString(b"abc".to_vec()));
+        assert_eq!(
+            single_owned(small.clone(), Encoding::Plain),
+            Encoded::Whole(single(&small, Encoding::Plain))
+        );
     }
 
     #[test]

@@ -136,6 +136,18 @@ fn parse_usize(digits: &[u8]) -> Option<usize> {
     })
 }
 
+/// When `buf` starts with the complete header of a bulk string (a top-level reply, since a
+/// reply buffer starts at a reply boundary): the header's length and the payload's length
+/// (without its CRLF). `None` for anything else, a nil bulk string included.
+pub fn bulk_header(buf: &[u8]) -> Option<(usize, usize)> {
+    if buf.first() != Some(&b'$') {
+        return None;
+    }
+    let (_, line, next) = header(buf, 0).ok()??;
+    let len = length(line).ok()??;
+    Some((next, len))
+}
+
 /// Parses one complete reply (as delimited by the [`Scanner`]).
 pub fn parse(buf: &[u8]) -> Result<Value, RespError> {
     let mut pos = 0;
@@ -280,6 +292,24 @@ mod tests {
         assert!(parse(b":1\r\n:2\r\n").is_err());
         assert!(parse(b":x\r\n").is_err());
         assert!(parse(b"*2\r\n:1\r\n").is_err());
+    }
+
+    #[test]
+    fn finds_a_bulk_header_at_the_start_only() {
+        assert_eq!(bulk_header(b"$5\r\nab"), Some((4, 5)));
+        assert_eq!(bulk_header(b"$0\r\n\r\n"), Some((4, 0)));
+        assert_eq!(bulk_header(b"$1048576\r\n"), Some((10, 1 << 20)));
+        for buf in [
+            &b"$-1\r\n"[..],
+            b"$5\r",
+            b"$5",
+            b"",
+            b":5\r\n",
+            b"*1\r\n$5\r\n",
+            b"$x\r\n",
+        ] {
+            assert_eq!(bulk_header(buf), None, "{buf:?}");
+        }
     }
 
     #[test]

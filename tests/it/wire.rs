@@ -131,13 +131,113 @@ async fn deep_and_large_replies() {
     assert_eq!(items[0], "item-0-00000");
     assert_eq!(items[199_999], "item-19-09999");
     assert!(small.iter().all(|(status, _)| *status == 200));
+    assert_eq!(counted(&gw, 10).await, 200);
+}
+
+/// The sum of the counters `n0` .. `n{keys - 1}`.
+async fn counted(gw: &Gateway, keys: usize) -> i64 {
     let mut total = 0;
-    for i in 0..10 {
+    for i in 0..keys {
         total += gw.cmd(json!(["GET", format!("n{i}")])).await.1["result"]
             .as_str()
             .unwrap()
             .parse::<i64>()
             .unwrap();
     }
-    assert_eq!(total, 200);
+    total
+}
+
+/// Large values (read straight into their own buffer; 3 MiB scanned on a blocking thread; sent
+/// as they are or base64-encoded piece by piece) come back byte for byte as the small-value
+/// path writes them, and once a command's reply was large, the next one goes to spill-over
+/// connections while small requests go on.
+#[tokio::test]
+async fn large_values_come_back_whole_and_move_to_spill_over_connections() {
+    use base64::Engine as _;
+    let redis = TestRedis::start();
+    let gw = Gateway::start(&redis).await;
+    let ascii: Vec<u8> = (0..(3 << 20)).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut quoted = ascii[..300_000].to_vec();
+    quoted[1000] = b'"';
+    quoted[2000] = b'\\';
+    let binary: Vec<u8> = (0..600_001u32).map(|i| (i % 256) as u8).collect();
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut direct = client.get_connection().unwrap();
+    for (key, value) in [
+        ("big-ascii", &ascii),
+        ("big-quoted", &quoted),
+        ("big-bin", &binary),
+    ] {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(&value[..])
+            .query(&mut direct)
+            .unwrap();
+    }
+    let clients = || {
+        match redis.query(&["INFO", "clients"]) {
+            redis::Value::VerbatimString { text, .. } => text,
+            redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+            other => panic!("{other:?}"),
+        }
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("connected_clients:")
+                .map(|n| n.trim().parse::<i64>().unwrap())
+        })
+        .unwrap()
+    };
+    assert_eq!(gw.cmd(json!(["PING"])).await.0, 200);
+    let before = clients();
+
+    for round in 0..2 {
+        for (key, value) in [
+            ("big-ascii", &ascii),
+            ("big-quoted", &quoted),
+            ("big-bin", &binary),
+        ] {
+            let plain = gw.post_raw("/", json!(["GET", key]).to_string()).await;
+            assert_eq!(plain.status(), 200);
+            let want = serde_json::to_string(&json!({"result": String::from_utf8_lossy(value)}));
+            assert_eq!(plain.text().await.unwrap(), want.unwrap(), "{key}, round {round}");
+            let b64 = gw
+                .http
+                .post(&gw.url)
+                .bearer_auth(TOKEN)
+                .header("Upstash-Encoding", "base64")
+                .body(json!(["GET", key]).to_string())
+                .send()
+                .await
+                .unwrap();
+            let want = format!(
+                "{{\"result\":\"{}\"}}",
+                base64::engine::general_purpose::STANDARD.encode(value)
+            );
+            assert_eq!(b64.text().await.unwrap(), want, "{key} base64, round {round}");
+        }
+    }
+
+    // Small requests beside large ones, all answered, all counted.
+    let big = (0..6).map(|_| gw.cmd(json!(["GET", "big-ascii"])));
+    let small = (0..100).map(|i| gw.cmd(json!(["INCR", format!("n{}", i % 5)])));
+    let (big, small) = tokio::join!(
+        futures_util::future::join_all(big),
+        futures_util::future::join_all(small)
+    );
+    assert!(big
+        .iter()
+        .all(|(status, body)| *status == 200 && body["result"].as_str().map(str::len) == Some(3 << 20)));
+    assert!(small.iter().all(|(status, _)| *status == 200));
+    assert_eq!(counted(&gw, 5).await, 100);
+
+    // The two spill-over connections were opened (in the background; bounded wait).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while clients() < before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no spill-over connections: {} clients, {before} before",
+            clients()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

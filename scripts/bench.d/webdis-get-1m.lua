@@ -1,0 +1,3 @@
+-- Scenario "webdis-1m": plain GET /GET/bench:k1m against webdis (its own
+-- protocol; no token, no body). Nothing to set: wrk's defaults are a GET of
+-- the URL's path. The file exists so every scenario has a script.

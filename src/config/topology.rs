@@ -192,6 +192,7 @@ pub fn parse(url: &str) -> Result<RedisTarget, String> {
             sentinels: nodes,
             master,
             sentinel_password,
+            read_from: Default::default(),
         })
     } else {
         RedisTarget::Cluster(ClusterSpec {

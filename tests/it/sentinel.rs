@@ -283,3 +283,81 @@ async fn plain_reads_go_to_replicas_and_survive_a_killed_replica() {
         gw.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
+    let group = TestSentinel::start();
+    let gw = replica_gateway(&group).await;
+    // Every response a token of its own, also for concurrent writes (the clients' tests check it).
+    let (a, b, c) = tokio::join!(
+        with_token(&gw, json!(["SET", "a", "1"]), None),
+        with_token(&gw, json!(["SET", "b", "1"]), None),
+        with_token(&gw, json!(["SET", "c", "1"]), None)
+    );
+    assert!(a.2 != b.2 && b.2 != c.2 && a.2 != c.2, "{} {} {}", a.2, b.2, c.2);
+    let positions = |t: &str| restdis::backend::replicas::after(Some(t.as_bytes()));
+    // A pipeline, a transaction and a script that write move the position on.
+    let mut last = positions(&c.2);
+    for (path, body) in [
+        ("/pipeline", json!([["SET", "k", "p"], ["GET", "k"]])),
+        ("/multi-exec", json!([["SET", "k", "m"], ["GET", "k"]])),
+        (
+            "/",
+            json!([
+                "EVAL",
+                "return redis.call('SET', KEYS[1], ARGV[1])",
+                "1",
+                "k",
+                "e"
+            ]),
+        ),
+    ] {
+        let resp = gw
+            .http
+            .post(format!("{}{path}", gw.url))
+            .bearer_auth(crate::harness::TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let token = resp.headers()["upstash-sync-token"].to_str().unwrap().to_string();
+        let now = positions(&token);
+        assert!(
+            matches!((last, now), (After::At(x), After::At(y)) if y > x),
+            "{path}: {last:?} then {now:?}"
+        );
+        last = now;
+    }
+
+    // SENTINEL FAILOVER: the old primary comes back as the replica that reads go to.
+    let old = group.primary_port().unwrap();
+    assert_eq!(
+        group.sentinels[0].text(&["SENTINEL", "FAILOVER", "mymaster"]),
+        "OK"
+    );
+    wait_switch(&group, old);
+    let backend = gw.backend();
+    let replicas = backend.sentinel().and_then(|s| s.replicas()).unwrap();
+    let started = Instant::now();
+    while replicas.addrs() != [format!("127.0.0.1:{old}")] || replicas.pick(After::Any).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the demoted primary was never read from: {:?}",
+            replicas.addrs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let demoted = group.data.iter().find(|n| n.port == old).unwrap();
+    let before = gets_served(demoted);
+    for i in 0..200 {
+        let value = i.to_string();
+        let (status, _, token) = with_token(&gw, json!(["SET", "after", value]), None).await;
+        assert_eq!(status, 200);
+        let (_, body, _) = with_token(&gw, json!(["GET", "after"]), Some(&token)).await;
+        assert_eq!(body, json!({"result": value}));
+    }
+    let served = gets_served(demoted) - before;
+    println!("after a failover: {served} of 200 GETs served by the demoted primary, now a replica");
+    assert!(served > 0);
+    gw.shutdown().await;
+}

@@ -360,13 +360,7 @@ impl Sentinel {
     async fn refresh_replicas(&self) {
         let Some(replicas) = &self.replicas else { return };
         for s in &self.spec.sentinels {
-            let Some(info) = sentinel_info(&self.spec, s) else {
-                continue;
-            };
-            if let Ok(reply @ Value::Array(_)) =
-                ask(&info, &["SENTINEL", "REPLICAS", &self.spec.master], self.timeout).await
-            {
-                let addrs = super::replicas::usable_replicas(&reply);
+            if let Ok(addrs) = ask_replicas(&self.spec, s, self.timeout).await {
                 let primary = self.primary();
                 replicas.set(&addrs, primary.as_deref(), |addr| {
                     node_info(&self.spec.template, addr).map(|info| self.nodes_settings.open(addr, &info))
@@ -413,6 +407,20 @@ async fn ask_sentinel(spec: &SentinelSpec, sentinel: &str, timeout: Duration) ->
             }
         }
         Value::Nil => Err(format!("no master named {:?}", spec.master)),
+        Value::ServerError(e) => Err(error_text(&e)),
+        other => Err(format!("unexpected reply {other:?}")),
+    }
+}
+
+/// The usable replicas (see [`super::replicas::usable_replicas`]) as `sentinel` lists them.
+pub async fn ask_replicas(
+    spec: &SentinelSpec,
+    sentinel: &str,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let info = sentinel_info(spec, sentinel).ok_or("not host:port")?;
+    match ask(&info, &["SENTINEL", "REPLICAS", &spec.master], timeout).await? {
+        reply @ Value::Array(_) => Ok(super::replicas::usable_replicas(&reply)),
         Value::ServerError(e) => Err(error_text(&e)),
         other => Err(format!("unexpected reply {other:?}")),
     }

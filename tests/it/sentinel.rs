@@ -222,6 +222,30 @@ async fn sync_tokens_give_read_your_writes_from_replicas() {
 async fn plain_reads_go_to_replicas_and_survive_a_killed_replica() {
     let group = TestSentinel::start();
     let gw = std::sync::Arc::new(replica_gateway(&group).await);
+    // Once restdis reads from the replica (the sentinels see its link up): --check-config names the replicas reads go to; one Redis with read_from = replicas: exit 2.
+    let check = |url: &str| {
+        std::process::Command::new(crate::harness::binary())
+            .args([
+                "--check-config",
+                "--token",
+                "t",
+                "--read-from",
+                "replicas",
+                "--redis-url",
+                url,
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = check(&group.url());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("reads from replicas: {}", group.data[1].addr())),
+        "{text}"
+    );
+    let out = check(&format!("redis://{}", group.data[0].addr()));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a redis+sentinel:// URL"));
     let (_, _, token) = with_token(&gw, json!(["SET", "k", "v"]), None).await;
     // Written before the load starts: every read must see it, wherever it is served.
     with_token(&gw, json!(["GET", "k"]), Some(&token)).await;

@@ -386,7 +386,11 @@ impl Backend {
             None => None,
         };
         let read_only = table.is_some_and(|t| cmds.iter().all(|c| t.allows(c) && !is_script(c)));
-        sentinel.send_at(cmds, after, read_only).await
+        let (replies, by_replica) = sentinel.send_at(cmds, after, read_only).await?;
+        if read_only {
+            self.metrics.reads[usize::from(!by_replica)].inc();
+        }
+        Ok(replies)
     }
 
     /// Sends commands as one contiguous pipelined write and returns one reply per command.

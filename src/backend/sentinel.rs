@@ -126,14 +126,15 @@ impl Sentinel {
     /// read-only (`read_only`) and replicas are read from, else (or when that replica fails
     /// or cannot serve) to the primary. A batch sent to the primary while replicas are read
     /// from is followed by `ROLE`, whose offset becomes the position of later responses.
+    /// The flag says whether a replica served them.
     pub async fn send_at(
         &self,
         cmds: &[Command],
         after: After,
         read_only: bool,
-    ) -> Result<Vec<Value>, Error> {
+    ) -> Result<(Vec<Value>, bool), Error> {
         let Some(replicas) = &self.replicas else {
-            return self.send(cmds).await;
+            return Ok((self.send(cmds).await?, false));
         };
         if read_only {
             // No replica known to be far enough: one that is up may still be, which `ROLE`
@@ -145,10 +146,10 @@ impl Sentinel {
             };
             if let Some(node) = node {
                 if let Some(replies) = self.on_replica(&node, cmds, check).await {
-                    return Ok(replies);
+                    return Ok((replies, true));
                 }
             }
-            return self.send(cmds).await;
+            return Ok((self.send(cmds).await?, false));
         }
         let mut batch = Vec::with_capacity(cmds.len() + 1);
         batch.extend_from_slice(cmds);
@@ -157,7 +158,7 @@ impl Sentinel {
         if let Some(role) = replies.pop() {
             replicas.wrote(&role);
         }
-        Ok(replies)
+        Ok((replies, false))
     }
 
     /// The replies of read-only `cmds` on a replica, if it served them: not when it failed

@@ -282,6 +282,13 @@ async fn plain_reads_go_to_replicas_and_survive_a_killed_replica() {
         replica > 1000,
         "only {replica} of 2000 GETs were served by the replica"
     );
+    let counted = gw
+        .metric(r#"restdis_redis_reads_total{backend="default",served_by="replica"}"#)
+        .await;
+    assert!(
+        counted >= replica as f64,
+        "the metric counts {counted} replica reads"
+    );
 
     // The replica killed in the middle of a read load: every read still answered.
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

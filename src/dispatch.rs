@@ -150,7 +150,15 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
     match policy.classify(&cmd, caller.access(), table.as_deref()) {
         // The hot path: one command, no planning.
         Action::Forward if caller.backend().scope().is_none() || !Scope::affects(&cmd) => {
-            Ok(into_reply(caller.backend().execute_at(&cmd, caller.after).await?))
+            let backend = caller.backend();
+            if backend.reads_replicas() {
+                // Boxed: only this mode needs the request's sync token, and the single-Redis
+                // future stays as small as it was.
+                return Ok(into_reply(
+                    Box::pin(backend.execute_at(&cmd, caller.after)).await?,
+                ));
+            }
+            Ok(into_reply(backend.execute(&cmd).await?))
         }
         Action::Answer(v) => Ok(Ok(v)),
         Action::Refuse(msg) => Ok(Err(msg)),

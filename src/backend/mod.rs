@@ -387,7 +387,9 @@ impl Backend {
         };
         let read_only = table.is_some_and(|t| cmds.iter().all(|c| t.allows(c) && !is_script(c)));
         let (replies, by_replica) = sentinel.send_at(cmds, after, read_only).await?;
-        if read_only {
+        // Client reads only: restdis's own (`After::Primary`: readiness PINGs, the table's
+        // load) always go to the primary.
+        if read_only && after != After::Primary {
             self.metrics.reads[usize::from(!by_replica)].inc();
         }
         Ok(replies)

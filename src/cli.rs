@@ -25,6 +25,11 @@ pub struct Cli {
     #[arg(long, env = "RESTDIS_REDIS_URL", value_name = "URL")]
     pub redis_url: Option<String>,
 
+    /// Where read-only commands go with a Sentinel URL: "primary" or "replicas" (then
+    /// upstash-sync-token carries a replication position) [default: primary]
+    #[arg(long, env = "RESTDIS_READ_FROM", value_name = "primary|replicas")]
+    pub read_from: Option<String>,
+
     /// Full-access token [default: generated and printed, on a loopback listener only]
     #[arg(long, env = "RESTDIS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<String>,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use redis::Value;
 
+use crate::backend::replicas::After;
 use crate::backend::{Backend, TxOutcome};
 use crate::error::Error;
 use crate::protocol::body::Entry;
@@ -39,6 +40,9 @@ pub struct Caller {
     pub tenant: Arc<Tenant>,
     /// Whether the token may only read.
     pub read_only: bool,
+    /// What the request's `upstash-sync-token` asks of a replica (read only with
+    /// `read_from = "replicas"`).
+    pub after: After,
 }
 
 impl Caller {
@@ -146,7 +150,15 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
     match policy.classify(&cmd, caller.access(), table.as_deref()) {
         // The hot path: one command, no planning.
         Action::Forward if caller.backend().scope().is_none() || !Scope::affects(&cmd) => {
-            Ok(into_reply(caller.backend().execute(&cmd).await?))
+            let backend = caller.backend();
+            if backend.reads_replicas() {
+                // Boxed: only this mode needs the request's sync token, and the single-Redis
+                // future stays as small as it was.
+                return Ok(into_reply(
+                    Box::pin(backend.execute_at(&cmd, caller.after)).await?,
+                ));
+            }
+            Ok(into_reply(backend.execute(&cmd).await?))
         }
         Action::Answer(v) => Ok(Ok(v)),
         Action::Refuse(msg) => Ok(Err(msg)),
@@ -194,7 +206,7 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
     }
     let mut values: Vec<Option<Value>> = caller
         .backend()
-        .pipeline(&wire)
+        .pipeline_at(&wire, caller.after)
         .await?
         .into_iter()
         .map(Some)

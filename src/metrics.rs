@@ -114,6 +114,9 @@ pub struct BackendMetrics {
     pub connections: IntGauge,
     /// Connections made again after a loss.
     pub reconnections: IntCounter,
+    /// With `read_from = "replicas"`: read-only requests a replica served, and those the
+    /// primary served (no replica usable or far enough, or the replica failed).
+    pub reads: [IntCounter; 2],
 }
 
 impl BackendMetrics {
@@ -126,6 +129,10 @@ impl BackendMetrics {
             queued: g()?,
             connections: g()?,
             reconnections: IntCounter::new("unregistered", "unregistered")?,
+            reads: [
+                IntCounter::new("unregistered", "unregistered")?,
+                IntCounter::new("unregistered", "unregistered")?,
+            ],
         })
     }
 }
@@ -194,6 +201,7 @@ pub struct Metrics {
     redis_queued: IntGaugeVec,
     redis_connections: IntGaugeVec,
     redis_reconnections: IntCounterVec,
+    redis_reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -352,6 +360,11 @@ impl Metrics {
             "Shared Redis connections made again after a loss, per backend",
             &["backend"],
         )?;
+        let redis_reads = counter_vec(
+            "restdis_redis_reads_total",
+            "With read_from = replicas: read-only requests by the node that served them (replica, primary), per backend",
+            &["backend", "served_by"],
+        )?;
         let mut requests = Vec::with_capacity(ROUTES.len());
         let mut duration = Vec::with_capacity(ROUTES.len());
         for route in ROUTES {
@@ -393,6 +406,7 @@ impl Metrics {
             redis_queued,
             redis_connections,
             redis_reconnections,
+            redis_reads,
         })
     }
 
@@ -473,6 +487,12 @@ impl Metrics {
             queued: self.redis_queued.get_metric_with_label_values(&[label])?,
             connections: self.redis_connections.get_metric_with_label_values(&[label])?,
             reconnections: self.redis_reconnections.get_metric_with_label_values(&[label])?,
+            reads: [
+                self.redis_reads
+                    .get_metric_with_label_values(&[label, "replica"])?,
+                self.redis_reads
+                    .get_metric_with_label_values(&[label, "primary"])?,
+            ],
         })
     }
 

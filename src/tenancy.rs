@@ -48,7 +48,16 @@ pub struct TenantPlan {
 impl TenantPlan {
     /// Tenants with the same key share one backend.
     fn key(&self) -> (String, i64) {
-        (self.config.redis_url.clone(), self.db)
+        backend_key(&self.config, self.db)
+    }
+}
+
+/// The backend of a tenant: its URL and database, and whether it reads from replicas
+/// (tenants that differ in `read_from` get backends of their own).
+fn backend_key(config: &TenantConfig, db: i64) -> (String, i64) {
+    match config.read_from {
+        crate::backend::replicas::ReadFrom::Primary => (config.redis_url.clone(), db),
+        crate::backend::replicas::ReadFrom::Replicas => (format!("{} (replicas)", config.redis_url), db),
     }
 }
 
@@ -89,7 +98,11 @@ impl Plan {
             let target = crate::config::topology::parse(&t.redis_url)
                 .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
             let info = target.info().clone();
-            remotes.push(target.into_remote());
+            let mut remote = target.into_remote();
+            if let Some(crate::backend::Remote::Sentinel(spec)) = &mut remote {
+                spec.read_from = t.read_from;
+            }
+            remotes.push(remote);
             let db = t.db.unwrap_or(info.redis_settings().db());
             let info = info
                 .clone()
@@ -139,7 +152,7 @@ impl Plan {
                 );
             }
             let old = prev.and_then(|p| p.tenants.iter().find(|o| o.config.name == t.name));
-            let key = (t.redis_url.clone(), db);
+            let key = backend_key(t, db);
             // A tenant on the same backend as an earlier one shares that backend's users.
             let isolation = if let Some(first) = tenants.iter().find(|p| p.key() == key) {
                 first.isolation.clone()
@@ -250,6 +263,8 @@ impl Tenancy {
                 None => {
                     let reusable = prev.and_then(|p| p.keyed.get(&key)).filter(|b| {
                         b.connections() == t.config.connections
+                            && b.reads_replicas()
+                                == (t.config.read_from == crate::backend::replicas::ReadFrom::Replicas)
                             && match (b.isolation_arc(), &t.isolation) {
                                 (None, None) => true,
                                 (Some(a), Some(b)) => Arc::ptr_eq(&a, b),
@@ -295,6 +310,7 @@ impl Tenancy {
                         Caller {
                             tenant: tenant.clone(),
                             read_only,
+                            after: Default::default(),
                         },
                     ));
                 }

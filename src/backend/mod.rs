@@ -24,6 +24,7 @@ pub mod cluster;
 mod conn;
 pub mod isolation;
 mod large;
+pub mod replicas;
 pub mod sentinel;
 mod single;
 mod streams;
@@ -43,6 +44,7 @@ use crate::protocol::scope::Scope;
 use crate::protocol::Command;
 use cluster::{Cluster, ClusterSpec};
 use isolation::Isolation;
+use replicas::{After, Replicas};
 use sentinel::{Sentinel, SentinelSpec};
 use single::{NodeSettings, Single};
 
@@ -326,7 +328,12 @@ impl Backend {
             // Boxed: the cluster's future is larger, and the single-Redis one stays as small.
             Topology::Cluster(cluster) => return Box::pin(self.timed(cluster.execute(cmd))).await,
             Topology::Sentinel(sentinel) => {
-                let mut replies = Box::pin(self.timed(sentinel.send(std::slice::from_ref(cmd)))).await?;
+                let mut replies = Box::pin(self.timed(self.on_sentinel(
+                    sentinel,
+                    std::slice::from_ref(cmd),
+                    After::Primary,
+                )))
+                .await?;
                 return replies
                     .pop()
                     .ok_or_else(|| Error::Internal("Redis gave no reply".into()));
@@ -359,8 +366,68 @@ impl Backend {
         done
     }
 
+    /// Sends one command of a client's request whose `upstash-sync-token` asks `after` (see
+    /// [`replicas`]): with `read_from = "replicas"` a read-only command may go to a replica.
+    pub async fn execute_at(&self, cmd: &Command, after: After) -> Result<Value, Error> {
+        if !self.reads_replicas() {
+            return self.execute(cmd).await;
+        }
+        let mut replies = Box::pin(self.pipeline_at(std::slice::from_ref(cmd), after)).await?;
+        replies
+            .pop()
+            .ok_or_else(|| Error::Internal("Redis gave no reply".into()))
+    }
+
+    /// Whether read-only commands may go to replicas (`read_from = "replicas"`).
+    pub fn reads_replicas(&self) -> bool {
+        matches!(&self.topology, Topology::Sentinel(s) if s.replicas().is_some())
+    }
+
+    /// With `read_from = "replicas"`, the replication position of every write acknowledged so
+    /// far: what the `upstash-sync-token` of a response carries now ([`replicas::token`]).
+    pub fn position(&self) -> Option<u64> {
+        match &self.topology {
+            Topology::Sentinel(s) => s.replicas().map(Replicas::written),
+            _ => None,
+        }
+    }
+
+    /// `cmds` to the Sentinel group: to a replica when replicas are read from, every command
+    /// is read-only by the server's flags (and no script) and one may serve `after`; else to
+    /// the primary.
+    async fn on_sentinel(
+        &self,
+        sentinel: &Sentinel,
+        cmds: &[Command],
+        after: After,
+    ) -> Result<Vec<Value>, Error> {
+        if sentinel.replicas().is_none() {
+            return sentinel.send(cmds).await;
+        }
+        let table = match self.table.get() {
+            Some(table) => Some(table.clone()),
+            // Internal commands (`After::Primary`, the table's own load among them) need none.
+            None if after != After::Primary => self.command_table().await.ok(),
+            None => None,
+        };
+        let read_only = table.is_some_and(|t| cmds.iter().all(|c| t.allows(c) && !is_script(c)));
+        let (replies, by_replica) = sentinel.send_at(cmds, after, read_only).await?;
+        // Client reads only: restdis's own (`After::Primary`: readiness PINGs, the table's
+        // load) always go to the primary.
+        if read_only && after != After::Primary {
+            self.metrics.reads[usize::from(!by_replica)].inc();
+        }
+        Ok(replies)
+    }
+
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
     pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
+        self.pipeline_at(cmds, After::Primary).await
+    }
+
+    /// [`pipeline`](Self::pipeline) for a client's request whose `upstash-sync-token` asks
+    /// `after` (see [`execute_at`](Self::execute_at)).
+    pub async fn pipeline_at(&self, cmds: &[Command], after: After) -> Result<Vec<Value>, Error> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
@@ -368,7 +435,9 @@ impl Backend {
         let values = match &self.topology {
             Topology::Single(single) => self.timed(single.send(cmds)).await?,
             Topology::Cluster(cluster) => Box::pin(self.timed(cluster.pipeline(cmds))).await?,
-            Topology::Sentinel(sentinel) => Box::pin(self.timed(sentinel.send(cmds))).await?,
+            Topology::Sentinel(sentinel) => {
+                Box::pin(self.timed(self.on_sentinel(sentinel, cmds, after))).await?
+            }
         };
         if values.len() != cmds.len() {
             return Err(Error::Internal(format!(
@@ -466,6 +535,22 @@ pub(crate) fn redis_cmd(cmd: &Command) -> redis::Cmd {
         packed.arg(arg.as_slice());
     }
     packed
+}
+
+/// Scripts and functions, which go to the primary even when their `_RO` forms could run on
+/// a replica.
+fn is_script(cmd: &Command) -> bool {
+    let name = cmd.name();
+    [
+        &b"EVAL"[..],
+        b"EVALSHA",
+        b"EVAL_RO",
+        b"EVALSHA_RO",
+        b"FCALL",
+        b"FCALL_RO",
+    ]
+    .iter()
+    .any(|s| name.eq_ignore_ascii_case(s))
 }
 
 fn internal(parts: &[&str]) -> Command {

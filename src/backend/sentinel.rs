@@ -25,6 +25,7 @@ use redis::{ConnectionInfo, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::replicas::{After, ReadFrom, Replicas};
 use super::single::{NodeSettings, Single};
 use super::wire::Wire;
 use crate::error::Error;
@@ -39,6 +40,8 @@ const GAP: Duration = Duration::from_millis(20);
 const CONNECT: Duration = Duration::from_millis(500);
 /// How often a request waiting for the primary looks again.
 const POLL: Duration = Duration::from_millis(5);
+/// The longest a read waits for a replica before the primary serves it instead.
+const REPLICA_WAIT: Duration = Duration::from_secs(1);
 /// The longest requests are held for a failover in progress.
 pub const HOLD_MAX: Duration = Duration::from_secs(5);
 
@@ -53,6 +56,8 @@ pub struct SentinelSpec {
     pub master: String,
     /// The sentinels' own password, if they have one.
     pub sentinel_password: Option<String>,
+    /// Where read-only commands go.
+    pub read_from: ReadFrom,
 }
 
 /// The primary in use.
@@ -71,12 +76,15 @@ pub struct Sentinel {
     wake: Arc<Notify>,
     /// While a failover of our master is in progress: until when requests are held.
     hold: std::sync::Mutex<Option<std::time::Instant>>,
+    /// With `read_from = "replicas"`: the replicas and the positions known.
+    replicas: Option<Arc<Replicas>>,
 }
 
 impl Sentinel {
     /// Starts looking for the primary in the background (never fails; requests get 503 until
     /// it is found and connected).
     pub fn start(settings: NodeSettings, spec: SentinelSpec) -> Arc<Self> {
+        let spec_reads_replicas = spec.read_from == ReadFrom::Replicas;
         let sentinel = Arc::new(Self {
             label: settings.label.clone(),
             spec,
@@ -85,6 +93,7 @@ impl Sentinel {
             current: RwLock::new(None),
             wake: Arc::new(Notify::new()),
             hold: std::sync::Mutex::new(None),
+            replicas: (spec_reads_replicas).then(Default::default),
         });
         tokio::spawn(resolve_loop(Arc::downgrade(&sentinel)));
         for addr in &sentinel.spec.sentinels {
@@ -108,8 +117,80 @@ impl Sentinel {
         self.now().map(|c| c.node.connected()).unwrap_or(0)
     }
 
+    /// The replicas, with `read_from = "replicas"`.
+    pub fn replicas(&self) -> Option<&Replicas> {
+        self.replicas.as_deref()
+    }
+
+    /// Sends `cmds` as one batch: to a replica that may serve `after` when they are all
+    /// read-only (`read_only`) and replicas are read from, else (or when that replica fails
+    /// or cannot serve) to the primary. A batch sent to the primary while replicas are read
+    /// from is followed by `ROLE`, whose offset becomes the position of later responses.
+    /// The flag says whether a replica served them.
+    pub async fn send_at(
+        &self,
+        cmds: &[Command],
+        after: After,
+        read_only: bool,
+    ) -> Result<(Vec<Value>, bool), Error> {
+        let Some(replicas) = &self.replicas else {
+            return Ok((self.send(cmds).await?, false));
+        };
+        if read_only {
+            // No replica known to be far enough: one that is up may still be, which `ROLE`
+            // sent right before the read on the same connection tells.
+            let (node, check) = match (replicas.pick(after), after) {
+                (Some(node), _) => (Some(node), None),
+                (None, After::At(need)) => (replicas.pick(After::Any), Some(need)),
+                (None, _) => (None, None),
+            };
+            if let Some(node) = node {
+                if let Some(replies) = self.on_replica(&node, cmds, check).await {
+                    return Ok((replies, true));
+                }
+            }
+            return Ok((self.send(cmds).await?, false));
+        }
+        let mut batch = Vec::with_capacity(cmds.len() + 1);
+        batch.extend_from_slice(cmds);
+        batch.push(Command::internal(&["ROLE"]));
+        let mut replies = self.send_batch(&batch, cmds.len()).await?;
+        if let Some(role) = replies.pop() {
+            replicas.wrote(&role);
+        }
+        Ok((replies, false))
+    }
+
+    /// The replies of read-only `cmds` on a replica, if it served them: not when it failed
+    /// (down, timed out), refused (loading, stale data), or, with `check`, had not reached
+    /// that offset before the read. Nothing was changed, so the primary may serve them then.
+    async fn on_replica(&self, node: &Single, cmds: &[Command], check: Option<u64>) -> Option<Vec<Value>> {
+        let sent = match check {
+            Some(_) => {
+                let mut batch = Vec::with_capacity(cmds.len() + 1);
+                batch.push(Command::internal(&["ROLE"]));
+                batch.extend_from_slice(cmds);
+                tokio::time::timeout(self.timeout.min(REPLICA_WAIT), node.send(&batch)).await
+            }
+            None => tokio::time::timeout(self.timeout.min(REPLICA_WAIT), node.send(cmds)).await,
+        };
+        let mut replies = sent.ok()?.ok()?;
+        if let Some(need) = check {
+            let role = (!replies.is_empty()).then(|| replies.remove(0))?;
+            if super::replicas::replica_offset(&role).is_none_or(|at| at < need) {
+                return None;
+            }
+        }
+        (replies.len() == cmds.len() && !replies.iter().any(replica_refused)).then_some(replies)
+    }
+
     /// Sends `cmds` as one batch to the primary.
     pub async fn send(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
+        self.send_batch(cmds, cmds.len()).await
+    }
+
+    /// Sends `cmds` (of which the client's are the first `own`) to the primary.
+    async fn send_batch(&self, cmds: &[Command], own: usize) -> Result<Vec<Value>, Error> {
         let deadline = Instant::now() + self.timeout;
         loop {
             let node = self.ready(deadline).await?;
@@ -119,7 +200,7 @@ impl Sentinel {
             }
             // The node was demoted: find the new primary.
             self.wake.notify_one();
-            if cmds.len() != 1 || Instant::now() >= deadline {
+            if own != 1 || Instant::now() >= deadline {
                 return Err(Error::Unavailable(
                     "the Redis primary is changing (Sentinel failover); retry".into(),
                 ));
@@ -275,6 +356,21 @@ impl Sentinel {
         }
     }
 
+    /// With `read_from = "replicas"`: asks the sentinels (the first that answers) for the
+    /// replicas, and uses the usable ones (the primary left out).
+    async fn refresh_replicas(&self) {
+        let Some(replicas) = &self.replicas else { return };
+        for s in &self.spec.sentinels {
+            if let Ok(addrs) = ask_replicas(&self.spec, s, self.timeout).await {
+                let primary = self.primary();
+                replicas.set(&addrs, primary.as_deref(), |addr| {
+                    node_info(&self.spec.template, addr).map(|info| self.nodes_settings.open(addr, &info))
+                });
+                return;
+            }
+        }
+    }
+
     fn install(&self, addr: String) {
         let Some(info) = node_info(&self.spec.template, &addr) else {
             return;
@@ -317,6 +413,20 @@ async fn ask_sentinel(spec: &SentinelSpec, sentinel: &str, timeout: Duration) ->
     }
 }
 
+/// The usable replicas (see [`super::replicas::usable_replicas`]) as `sentinel` lists them.
+pub async fn ask_replicas(
+    spec: &SentinelSpec,
+    sentinel: &str,
+    timeout: Duration,
+) -> Result<Vec<String>, String> {
+    let info = sentinel_info(spec, sentinel).ok_or("not host:port")?;
+    match ask(&info, &["SENTINEL", "REPLICAS", &spec.master], timeout).await? {
+        reply @ Value::Array(_) => Ok(super::replicas::usable_replicas(&reply)),
+        Value::ServerError(e) => Err(error_text(&e)),
+        other => Err(format!("unexpected reply {other:?}")),
+    }
+}
+
 /// The primary as the first sentinel that answers names it, and that sentinel (for
 /// `--check-config`).
 pub async fn probe(spec: &SentinelSpec, timeout: Duration) -> Result<(String, String), String> {
@@ -328,6 +438,11 @@ pub async fn probe(spec: &SentinelSpec, timeout: Duration) -> Result<(String, St
         }
     }
     Err(last)
+}
+
+/// A replica's refusal to serve (the command did not run): loading, stale data, busy.
+fn replica_refused(v: &Value) -> bool {
+    matches!(v, Value::ServerError(e) if matches!(e.code(), "LOADING" | "MASTERDOWN" | "BUSY" | "READONLY"))
 }
 
 fn is_readonly(v: &Value) -> bool {
@@ -378,6 +493,7 @@ async fn resolve_loop(weak: Weak<Sentinel>) {
         if let Err(e) = s.resolve().await {
             tracing::warn!(backend = %s.label, error = %e, "cannot confirm the Redis primary through Sentinel");
         }
+        s.refresh_replicas().await;
     }
 }
 

@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub admin_listen: Option<String>,
     /// Redis for the default tenant.
     pub redis_url: Option<String>,
+    /// Where read-only commands go: "primary" or "replicas" (Sentinel URLs).
+    pub read_from: Option<String>,
     /// Full-access token of the default tenant.
     pub token: Option<String>,
     /// Read-only token of the default tenant.
@@ -238,6 +240,8 @@ pub struct TenantFile {
     pub read_only: bool,
     /// Its Redis (default: the top-level `redis_url`).
     pub redis_url: Option<String>,
+    /// Where its read-only commands go (default: the top-level `read_from`).
+    pub read_from: Option<String>,
     /// Its database index (default: the one in the URL, else 0).
     pub db: Option<i64>,
     /// Shared, pipelined connections for it (default: `connections`).

@@ -8,6 +8,7 @@ pub mod file;
 mod srh;
 pub mod topology;
 
+use crate::backend::replicas::ReadFrom;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -99,6 +100,8 @@ pub struct TenantConfig {
     pub read_only_tokens: Vec<String>,
     /// Its Redis.
     pub redis_url: String,
+    /// Where its read-only commands go.
+    pub read_from: ReadFrom,
     /// Database index overriding the URL's.
     pub db: Option<i64>,
     /// Shared, pipelined connections.
@@ -254,6 +257,10 @@ impl Config {
             .clone()
             .unwrap_or_else(|| defaults::REDIS_URL.to_string());
 
+        let read_from = match cli.read_from.as_deref().or(file.read_from.as_deref()) {
+            Some(text) => ReadFrom::parse(text)?,
+            None => ReadFrom::Primary,
+        };
         let global_limits = limits("quota", &QuotaFile::default(), &file.quota)?;
         let global_thresholds = thresholds("quota.alert_thresholds", file.quota.alert_thresholds.as_deref())?;
         let mut tenants = Vec::new();
@@ -272,6 +279,10 @@ impl Config {
                 tokens,
                 read_only_tokens: ro,
                 redis_url: t.redis_url.clone().unwrap_or_else(|| redis_url.clone()),
+                read_from: match &t.read_from {
+                    Some(text) => ReadFrom::parse(text).map_err(|e| format!("tenant '{name}': {e}"))?,
+                    None => read_from,
+                },
                 db: t.db,
                 connections: t.pool_size.unwrap_or(connections),
                 limits: limits(&format!("tenants.{name}.quota"), &file.quota, &t.quota)?,
@@ -318,6 +329,7 @@ impl Config {
                     tokens: token.into_iter().collect(),
                     read_only_tokens: read_only_token.into_iter().collect(),
                     redis_url: redis_url.clone(),
+                    read_from,
                     db: None,
                     connections,
                     limits: global_limits,
@@ -601,6 +613,17 @@ fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
             }
         }
         check_redis_url(&t.name, &t.redis_url)?;
+        if t.read_from == ReadFrom::Replicas
+            && !matches!(
+                topology::parse(&t.redis_url),
+                Ok(topology::RedisTarget::Sentinel(_))
+            )
+        {
+            return Err(format!(
+                "tenant '{}': read_from = \"replicas\" needs a redis+sentinel:// URL (replicas of one Redis or of a Cluster are not read from)",
+                t.name
+            ));
+        }
         if matches!(
             topology::parse(&t.redis_url),
             Ok(topology::RedisTarget::Cluster(_))
@@ -902,6 +925,26 @@ mod tests {
         let c = Config::resolve(&cli, &env(&[])).unwrap();
         assert!(c.generated_token.is_some(), "never an open server");
         assert_eq!(c.tenants[0].tokens, vec![c.generated_token.clone().unwrap()]);
+    }
+
+    #[test]
+    fn read_from_replicas_needs_a_sentinel_url() {
+        let cli = |url: &str, read_from: &str| Cli {
+            redis_url: Some(url.into()),
+            token: Some("t".into()),
+            read_from: Some(read_from.into()),
+            ..Cli::default()
+        };
+        let c = Config::resolve(&cli("redis+sentinel://127.0.0.1:26379/m", "replicas"), &env(&[])).unwrap();
+        assert_eq!(c.tenants[0].read_from, ReadFrom::Replicas);
+        let c = Config::resolve(&cli("redis://127.0.0.1:6379", "primary"), &env(&[])).unwrap();
+        assert_eq!(c.tenants[0].read_from, ReadFrom::Primary);
+        for url in ["redis://127.0.0.1:6379", "redis+cluster://127.0.0.1:7000"] {
+            let e = Config::resolve(&cli(url, "replicas"), &env(&[])).unwrap_err();
+            assert!(e.contains("needs a redis+sentinel:// URL"), "{e}");
+        }
+        let e = Config::resolve(&cli("redis://127.0.0.1:6379", "replica"), &env(&[])).unwrap_err();
+        assert!(e.contains("read_from must be"), "{e}");
     }
 
     #[test]

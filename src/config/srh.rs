@@ -84,6 +84,7 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Result<Option<Srh>, String> {
                 tokens: vec![token],
                 read_only_tokens: Vec::new(),
                 redis_url: url,
+                read_from: Default::default(),
                 db: None,
                 connections: max(get("SRH_MAX_CONNECTIONS"))?,
             }]
@@ -102,6 +103,7 @@ pub fn from_env(env: &BTreeMap<String, String>) -> Result<Option<Srh>, String> {
                     tokens: vec![token],
                     read_only_tokens: Vec::new(),
                     redis_url: e.connection_string,
+                    read_from: Default::default(),
                     db: None,
                     connections: e.max_connections.unwrap_or(3).max(1),
                 })

@@ -9,6 +9,7 @@ use redis::{ConnectionInfo, IntoConnectionInfo};
 
 use crate::backend::cluster::layout::{join_addr, split_addr};
 use crate::backend::cluster::ClusterSpec;
+use crate::backend::replicas::ReadFrom;
 use crate::backend::sentinel::SentinelSpec;
 
 /// What a Redis URL names.
@@ -59,6 +60,13 @@ pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
         .iter()
         .filter_map(|t| match parse(&t.redis_url) {
             Ok(RedisTarget::Single(_)) | Err(_) => None,
+            Ok(RedisTarget::Sentinel(spec)) => Some((
+                t.name.as_str(),
+                RedisTarget::Sentinel(SentinelSpec {
+                    read_from: t.read_from,
+                    ..spec
+                }),
+            )),
             Ok(target) => Some((t.name.as_str(), target)),
         })
         .collect();
@@ -90,9 +98,18 @@ pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
             },
             RedisTarget::Sentinel(spec) => match runtime.block_on(crate::backend::sentinel::probe(&spec, limit)) {
                 Ok((primary, sentinel)) => format!(
-                    "tenant {name}: sentinel mode, master {} is {primary} (asked sentinel {sentinel} of {})\n",
+                    "tenant {name}: sentinel mode, master {} is {primary} (asked sentinel {sentinel} of {}){}\n",
                     spec.master,
-                    spec.sentinels.join(" ")
+                    spec.sentinels.join(" "),
+                    match spec.read_from {
+                        ReadFrom::Primary => String::new(),
+                        ReadFrom::Replicas => {
+                            match runtime.block_on(crate::backend::sentinel::ask_replicas(&spec, &sentinel, limit)) {
+                                Ok(replicas) => format!(", reads from replicas: {}", replicas.join(" ")),
+                                Err(e) => format!(", reads from replicas: cannot list them now ({e})"),
+                            }
+                        }
+                    }
                 ),
                 Err(e) => format!(
                     "tenant {name}: sentinel mode, sentinels {}: not reachable now ({e})\n",
@@ -192,6 +209,7 @@ pub fn parse(url: &str) -> Result<RedisTarget, String> {
             sentinels: nodes,
             master,
             sentinel_password,
+            read_from: Default::default(),
         })
     } else {
         RedisTarget::Cluster(ClusterSpec {

@@ -66,7 +66,10 @@ pub async fn handle(
             resp
         }
     };
-    resp.headers_mut().insert(SYNC_TOKEN, state.sync.next());
+    // A position token (`read_from = "replicas"`) is already there; else a fresh one.
+    resp.headers_mut()
+        .entry(SYNC_TOKEN)
+        .or_insert_with(|| state.sync.next());
     if seen.origin {
         state.cors.decorate(&parts.headers, &mut resp);
     }
@@ -83,6 +86,7 @@ struct Seen<'a> {
     encoding: Option<&'a HeaderValue>,
     format: Option<&'a HeaderValue>,
     origin: bool,
+    sync_token: Option<&'a HeaderValue>,
 }
 
 impl<'a> Seen<'a> {
@@ -94,6 +98,7 @@ impl<'a> Seen<'a> {
                 "content-length" => &mut seen.content_length,
                 "upstash-encoding" => &mut seen.encoding,
                 "upstash-response-format" => &mut seen.format,
+                "upstash-sync-token" => &mut seen.sync_token,
                 "origin" => {
                     seen.origin = true;
                     continue;
@@ -134,9 +139,16 @@ async fn serve(
         return Ok(reply::json(StatusCode::OK, json_string(WELCOME)));
     }
     let tenancy = state.tenancy();
-    let caller = tenancy.auth.authenticate(seen.authorization, query)?;
+    let mut caller = tenancy.auth.authenticate(seen.authorization, query)?;
+    let replicas = caller.tenant.backend.reads_replicas();
+    if replicas {
+        caller.after = crate::backend::replicas::after(seen.sync_token.map(HeaderValue::as_bytes));
+    }
     let result = serve_caller(state, &tenancy.policy, parts, seen, body, &caller, route).await;
     count_outcome(&caller, &result);
+    if replicas {
+        return result.map(|resp| with_position(resp, &caller, state));
+    }
     result
 }
 
@@ -220,6 +232,18 @@ fn admit(state: &AppState, caller: &Caller, commands: usize, bytes: usize) -> Re
             message: r.message,
             retry_after: r.retry_after,
         })
+}
+
+/// `resp` with the replication position of every write acknowledged so far as its
+/// `upstash-sync-token` (`read_from = "replicas"`, see [`crate::backend::replicas`]).
+fn with_position(mut resp: HttpResponse, caller: &Caller, state: &AppState) -> HttpResponse {
+    if let Some(offset) = caller.tenant.backend.position() {
+        let token = crate::backend::replicas::token(offset, state.sync.next().as_bytes());
+        if let Ok(token) = HeaderValue::from_bytes(&token) {
+            resp.headers_mut().insert(SYNC_TOKEN, token);
+        }
+    }
+    resp
 }
 
 /// Counts an authenticated request's outcome on its tenant: bytes sent, and errors by kind

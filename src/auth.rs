@@ -2,7 +2,7 @@
 //! query) and which [`Caller`] it names. Tokens never appear in logs or error bodies.
 //!
 //! Every comparison is constant-time in the presented token's content. With a few tokens
-//! ([`SCAN_MAX`] or fewer) every one is compared. With more, the look-up costs the same with
+//! (`SCAN_MAX` or fewer) every one is compared. With more, the look-up costs the same with
 //! 10 tokens or 1,000: the presented token is hashed with a keyed hash (SipHash under a random
 //! key drawn at start), and only the configured tokens with that hash (one, unless two
 //! collide) are compared. The hash is keyed with a secret, so the time either look-up takes

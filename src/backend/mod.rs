@@ -1,7 +1,7 @@
 //! The Redis side behind one small facade, [`Backend`]: [`execute`](Backend::execute) one
 //! command, [`pipeline`](Backend::pipeline) a batch, run a [`transaction`](Backend::transaction).
 //! The HTTP and protocol layers only see this facade. The topology is chosen once, when the
-//! backend starts: one Redis ([`single::Single`]) or a Redis Cluster ([`cluster::Cluster`]).
+//! backend starts: one Redis (`single::Single`) or a Redis Cluster ([`cluster::Cluster`]).
 //!
 //! A Redis (or each cluster primary) gets a few pipelined connections ([`conn::Slot`], each a
 //! [`wire::Wire`]); the
@@ -16,7 +16,7 @@
 //! every connection to a server is heavy, it goes to a spill-over connection, opened on first
 //! need (at most [`SPILL_LANES`] per server), and only when those are heavy too, or still
 //! connecting, behind a large reply. A command whose last reply was large
-//! ([`large::LargeReplies`]) goes to a spill-over connection from the start, and makes it heavy
+//! (`large::LargeReplies`) goes to a spill-over connection from the start, and makes it heavy
 //! as it is sent (`single.rs`).
 
 mod blocking;

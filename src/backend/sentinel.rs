@@ -4,7 +4,7 @@
 //! for the primary's address, and the answer is confirmed with `ROLE` on the node itself before
 //! any request goes there. The primary is asked again when the primary's connections are lost
 //! or it answers `READONLY` (it was demoted), and every second. The primary gets the same
-//! self-repairing pipelined connections one Redis gets ([`Single`]).
+//! self-repairing pipelined connections one Redis gets (`Single`).
 //!
 //! Every sentinel's events are followed (a subscription to each): when a failover of our
 //! master starts (`+selected-slave`), requests are held (they wait, within their command

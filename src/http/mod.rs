@@ -52,7 +52,7 @@ pub struct ListenerLimits {
 /// every connection first completes a TLS handshake (bounded by the header read timeout and
 /// holding its place among `max_connections`); either way HTTP/1.1 and HTTP/2 are served
 /// (HTTP/2 over TLS by ALPN, on a plain listener with prior knowledge). A connection whose
-/// ALPN or first bytes ([`first_look`]) say HTTP/1.1 is served by hyper's HTTP/1 connection,
+/// ALPN or first bytes (`first_look`) say HTTP/1.1 is served by hyper's HTTP/1 connection,
 /// any other by hyper-util's automatic builder.
 pub async fn serve<H, F>(
     listener: TcpListener,

@@ -3,7 +3,7 @@
 //!
 //! A body is complete when the response is made ([`ReplyBody`]), except for a large string
 //! value ([`encode::Encoded::Around`]): that one is sent from its own buffer, and in base64
-//! it is encoded a piece at a time as hyper asks for more. Every [`SLICE`] bytes the body
+//! it is encoded a piece at a time as hyper asks for more. Every `SLICE` bytes the body
 //! lets the event loop run other tasks first: hyper writes as long as the socket takes bytes,
 //! and a fast client takes 8 MB in one go, which would hold up every other request on the
 //! event loop for milliseconds.
@@ -130,7 +130,7 @@ impl Large {
         Some(piece)
     }
 
-    /// Counts `sent` bytes; past [`SLICE`] of them, the next poll waits for a turn of the
+    /// Counts `sent` bytes; past `SLICE` of them, the next poll waits for a turn of the
     /// event loop first.
     fn pace(&mut self, sent: usize) {
         self.since_yield += sent;

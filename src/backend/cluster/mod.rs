@@ -8,7 +8,7 @@
 //! - Keys are found with the server's own key specifications ([`keys`], from `COMMAND`), hash
 //!   tags included ([`slot`]).
 //! - Each primary gets the same self-repairing pipelined connections one Redis gets
-//!   ([`Single`]), so concurrent requests still coalesce per node.
+//!   (`Single`), so concurrent requests still coalesce per node.
 //! - A batch is planned ([`plan`]): split by node, sent to the nodes concurrently, replies put
 //!   back in order; each part's redirection is handled on its own. `MOVED`: resend to the
 //!   new owner and refresh the map; `ASK`: `ASKING` and the command on the target, no map

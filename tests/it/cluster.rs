@@ -382,11 +382,23 @@ async fn resharding_under_load_fails_no_request_and_loses_no_increment() {
     gw.shutdown().await;
 }
 
+/// What a failover keeps of the acknowledged writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acked {
+    /// A graceful failover: the replica has every acknowledged write (acknowledged <= final).
+    Kept,
+    /// A killed primary: Redis replicates asynchronously, so what it acknowledged but had not
+    /// yet sent to its replica is gone (final <= sent only; the loss is printed).
+    MayBeLost,
+}
+
 /// Runs the INCR load around `act` (which makes a replica a primary and returns the moment
-/// it became one); checks acknowledged <= final <= sent and that only 503/504 were seen.
-/// Returns (errors, time from the promotion to the last error).
+/// it became one); checks final <= sent (and acknowledged <= final when `acked` is
+/// [`Acked::Kept`]) and that only 503/504 were seen. Returns (errors, time from the promotion
+/// to the last error).
 pub(crate) async fn failover_under_load(
     gw: &Gateway,
+    acked_writes: Acked,
     act: impl FnOnce() -> Instant + Send + 'static,
 ) -> (usize, Duration) {
     let stop = Arc::new(AtomicBool::new(false));
@@ -406,22 +418,46 @@ pub(crate) async fn failover_under_load(
         );
     }
     let finals = finals(gw, tally.sent.keys()).await;
+    let mut lost = 0;
     for (key, sent) in &tally.sent {
         let acked = tally.acked.get(key).copied().unwrap_or(0);
         let fin = finals[key];
-        assert!(
-            acked <= fin && fin <= *sent,
-            "counter {key}: acknowledged {acked}, final {fin}, sent {sent}"
-        );
+        assert!(fin <= *sent, "counter {key}: final {fin}, sent {sent}");
+        if acked_writes == Acked::Kept {
+            assert!(
+                acked <= fin,
+                "counter {key}: acknowledged {acked}, final {fin}, sent {sent}"
+            );
+        }
+        lost += acked.saturating_sub(fin);
+    }
+    if lost > 0 {
+        println!("acknowledged increments lost with the killed primary (asynchronous replication): {lost}");
     }
     let promoted_at = promoted.duration_since(started);
     let last_error = tally.errors.iter().map(|e| e.2).max().unwrap_or_default();
     let recovery = last_error.saturating_sub(promoted_at);
-    // Full service after: every slot's owner answers through restdis.
+    // Full service after: every slot's owner answers through restdis (on a loaded machine the
+    // cluster may still be settling; bounded, and the time is printed, not asserted).
+    let settling = Instant::now();
     for i in 0..64 {
-        let (s, v) = gw.cmd(json!(["INCR", format!("after:{i}")])).await;
-        assert_eq!(s, 200, "{v}");
+        loop {
+            let (s, v) = gw.cmd(json!(["INCR", format!("after:{i}")])).await;
+            if s == 200 {
+                break;
+            }
+            assert!(
+                matches!(s, 503 | 504) && settling.elapsed() < Duration::from_secs(15),
+                "no full service {:?} after the load: {s} {v}",
+                settling.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+    println!(
+        "full service again {:?} after the load stopped",
+        settling.elapsed()
+    );
     println!(
         "failover: {} requests, {} errors, last error {:?} after the promotion",
         tally.requests,
@@ -436,7 +472,7 @@ async fn graceful_failover_under_load_hangs_nothing() {
     let cluster = Arc::new(TestCluster::start());
     let gw = gateway(&cluster).await;
     let c = cluster.clone();
-    failover_under_load(&gw, move || {
+    failover_under_load(&gw, Acked::Kept, move || {
         let primary = c.primary_of(0);
         let replica = c.replica_of(primary);
         assert_eq!(replica.text(&["CLUSTER", "FAILOVER"]), "OK");
@@ -454,7 +490,7 @@ async fn killed_primary_under_load_gives_only_503_or_504_then_recovers() {
     let cluster = Arc::new(TestCluster::start());
     let gw = gateway(&cluster).await;
     let c = cluster.clone();
-    let (errors, _) = failover_under_load(&gw, move || {
+    let (errors, _) = failover_under_load(&gw, Acked::MayBeLost, move || {
         let victim = c.primary_of(0);
         let replica = c.replica_of(victim);
         victim.crash();

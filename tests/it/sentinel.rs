@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::cluster::failover_under_load;
+use crate::cluster::{failover_under_load, Acked};
 use restdis::backend::replicas::After;
 
 use crate::harness::{cli_for_url, wait_for, Gateway, TestSentinel};
@@ -67,7 +67,7 @@ async fn sentinel_failover_under_load() {
     let group = std::sync::Arc::new(TestSentinel::start());
     let gw = gateway(&group).await;
     let g = group.clone();
-    let (errors, after) = failover_under_load(&gw, move || {
+    let (errors, after) = failover_under_load(&gw, Acked::Kept, move || {
         let old = g.primary_port().unwrap();
         assert_eq!(g.sentinels[0].text(&["SENTINEL", "FAILOVER", "mymaster"]), "OK");
         wait_switch(&g, old)
@@ -87,7 +87,7 @@ async fn killed_primary_under_sentinel_recovers() {
     let group = std::sync::Arc::new(TestSentinel::start());
     let gw = gateway(&group).await;
     let g = group.clone();
-    let (errors, after) = failover_under_load(&gw, move || {
+    let (errors, after) = failover_under_load(&gw, Acked::MayBeLost, move || {
         let old = g.primary_port().unwrap();
         g.data.iter().find(|n| n.port == old).unwrap().crash();
         wait_switch(&g, old)

@@ -155,7 +155,7 @@ pub async fn single(policy: &Policy, caller: &Caller, cmd: Command) -> Result<Re
                 // Boxed: only this mode needs the request's sync token, and the single-Redis
                 // future stays as small as it was.
                 return Ok(into_reply(
-                    Box::pin(backend.execute_at(&cmd, caller.after)).await?,
+                    Box::pin(backend.execute_at(&cmd, &caller.after)).await?,
                 ));
             }
             Ok(into_reply(backend.execute(&cmd).await?))
@@ -206,7 +206,7 @@ pub async fn pipeline(policy: &Policy, caller: &Caller, entries: Vec<Entry>) -> 
     }
     let mut values: Vec<Option<Value>> = caller
         .backend()
-        .pipeline_at(&wire, caller.after)
+        .pipeline_at(&wire, &caller.after)
         .await?
         .into_iter()
         .map(Some)

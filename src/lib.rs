@@ -29,9 +29,9 @@
 //!   dedicated blocking), its topology chosen once at start: one Redis (`backend::single`),
 //!   a Redis Cluster ([`backend::cluster`]: slot map, key to slot from the server's key specs,
 //!   redirections, fan-out and merge, the cluster-wide SCAN cursor) or a primary found and
-//!   followed through Redis Sentinel ([`backend::sentinel`]; with `read_from = "replicas"`,
-//!   [`backend::replicas`] routes reads to its replicas and turns `upstash-sync-token` into a
-//!   replication position), each server over
+//!   followed through Redis Sentinel ([`backend::sentinel`]); with `read_from = "replicas"`,
+//!   [`backend::replicas`] (and `backend::cluster::reads` per shard) routes reads to replicas
+//!   and turns `upstash-sync-token` into a replication position; each server over
 //!   self-repairing pipelined connections (`backend::wire`: one
 //!   socket, commands of concurrent requests coalesced into one write); each stream reads a
 //!   connection of its own (`backend::streams`, opened only by `Backend::connect_stream`);

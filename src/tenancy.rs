@@ -99,8 +99,10 @@ impl Plan {
                 .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
             let info = target.info().clone();
             let mut remote = target.into_remote();
-            if let Some(crate::backend::Remote::Sentinel(spec)) = &mut remote {
-                spec.read_from = t.read_from;
+            match &mut remote {
+                Some(crate::backend::Remote::Sentinel(spec)) => spec.read_from = t.read_from,
+                Some(crate::backend::Remote::Cluster(spec)) => spec.read_from = t.read_from,
+                None => {}
             }
             remotes.push(remote);
             let db = t.db.unwrap_or(info.redis_settings().db());

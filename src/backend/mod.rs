@@ -44,7 +44,7 @@ use crate::protocol::scope::Scope;
 use crate::protocol::Command;
 use cluster::{Cluster, ClusterSpec};
 use isolation::Isolation;
-use replicas::{After, Replicas};
+use replicas::After;
 use sentinel::{Sentinel, SentinelSpec};
 use single::{NodeSettings, Single};
 
@@ -326,14 +326,12 @@ impl Backend {
         let single = match &self.topology {
             Topology::Single(single) => single,
             // Boxed: the cluster's future is larger, and the single-Redis one stays as small.
-            Topology::Cluster(cluster) => return Box::pin(self.timed(cluster.execute(cmd))).await,
-            Topology::Sentinel(sentinel) => {
-                let mut replies = Box::pin(self.timed(self.on_sentinel(
-                    sentinel,
-                    std::slice::from_ref(cmd),
-                    After::Primary,
-                )))
-                .await?;
+            Topology::Cluster(cluster) if !cluster.reads_replicas() => {
+                return Box::pin(self.timed(cluster.execute(cmd))).await
+            }
+            Topology::Cluster(_) | Topology::Sentinel(_) => {
+                let mut replies =
+                    Box::pin(self.timed(self.replicated(std::slice::from_ref(cmd), &After::Primary))).await?;
                 return replies
                     .pop()
                     .ok_or_else(|| Error::Internal("Redis gave no reply".into()));
@@ -368,7 +366,7 @@ impl Backend {
 
     /// Sends one command of a client's request whose `upstash-sync-token` asks `after` (see
     /// [`replicas`]): with `read_from = "replicas"` a read-only command may go to a replica.
-    pub async fn execute_at(&self, cmd: &Command, after: After) -> Result<Value, Error> {
+    pub async fn execute_at(&self, cmd: &Command, after: &After) -> Result<Value, Error> {
         if !self.reads_replicas() {
             return self.execute(cmd).await;
         }
@@ -380,41 +378,54 @@ impl Backend {
 
     /// Whether read-only commands may go to replicas (`read_from = "replicas"`).
     pub fn reads_replicas(&self) -> bool {
-        matches!(&self.topology, Topology::Sentinel(s) if s.replicas().is_some())
-    }
-
-    /// With `read_from = "replicas"`, the replication position of every write acknowledged so
-    /// far: what the `upstash-sync-token` of a response carries now ([`replicas::token`]).
-    pub fn position(&self) -> Option<u64> {
         match &self.topology {
-            Topology::Sentinel(s) => s.replicas().map(Replicas::written),
-            _ => None,
+            Topology::Sentinel(s) => s.replicas().is_some(),
+            Topology::Cluster(c) => c.reads_replicas(),
+            Topology::Single(_) => false,
         }
     }
 
-    /// `cmds` to the Sentinel group: to a replica when replicas are read from, every command
-    /// is read-only by the server's flags (and no script) and one may serve `after`; else to
-    /// the primary.
-    async fn on_sentinel(
-        &self,
-        sentinel: &Sentinel,
-        cmds: &[Command],
-        after: After,
-    ) -> Result<Vec<Value>, Error> {
-        if sentinel.replicas().is_none() {
-            return sentinel.send(cmds).await;
+    /// With `read_from = "replicas"`, the `upstash-sync-token` of a response to a request
+    /// that carried `after`: the replication positions of every write acknowledged so far by
+    /// this backend, or named by the request's token, whichever is further ([`replicas`]);
+    /// `unique` keeps it unique per response.
+    pub fn sync_token(&self, after: &After, unique: &[u8]) -> Option<Vec<u8>> {
+        match &self.topology {
+            Topology::Sentinel(s) => {
+                let own = s.replicas()?.written();
+                let asked = match after {
+                    After::At(offset) => *offset,
+                    _ => 0,
+                };
+                Some(replicas::token(own.max(asked), unique))
+            }
+            Topology::Cluster(c) => Some(replicas::shard_token(&c.positions(after)?, unique)),
+            Topology::Single(_) => None,
         }
+    }
+
+    /// `cmds` to a Sentinel group or a cluster: with `read_from = "replicas"`, when every
+    /// command is read-only by the server's flags (and no script), to replicas that may serve
+    /// `after`; else to the primaries, whose positions are recorded.
+    async fn replicated(&self, cmds: &[Command], after: &After) -> Result<Vec<Value>, Error> {
+        let reads = self.reads_replicas();
         let table = match self.table.get() {
+            _ if !reads => None,
             Some(table) => Some(table.clone()),
             // Internal commands (`After::Primary`, the table's own load among them) need none.
-            None if after != After::Primary => self.command_table().await.ok(),
+            None if *after != After::Primary => self.command_table().await.ok(),
             None => None,
         };
         let read_only = table.is_some_and(|t| cmds.iter().all(|c| t.allows(c) && !is_script(c)));
-        let (replies, by_replica) = sentinel.send_at(cmds, after, read_only).await?;
+        let (replies, by_replica) = match &self.topology {
+            Topology::Sentinel(s) if !reads => (s.send(cmds).await?, false),
+            Topology::Sentinel(s) => s.send_at(cmds, after, read_only).await?,
+            Topology::Cluster(c) => c.pipeline_at(cmds, after, read_only).await?,
+            Topology::Single(s) => (s.send(cmds).await?, false),
+        };
         // Client reads only: restdis's own (`After::Primary`: readiness PINGs, the table's
         // load) always go to the primary.
-        if read_only && after != After::Primary {
+        if read_only && *after != After::Primary {
             self.metrics.reads[usize::from(!by_replica)].inc();
         }
         Ok(replies)
@@ -422,21 +433,23 @@ impl Backend {
 
     /// Sends commands as one contiguous pipelined write and returns one reply per command.
     pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
-        self.pipeline_at(cmds, After::Primary).await
+        self.pipeline_at(cmds, &After::Primary).await
     }
 
     /// [`pipeline`](Self::pipeline) for a client's request whose `upstash-sync-token` asks
     /// `after` (see [`execute_at`](Self::execute_at)).
-    pub async fn pipeline_at(&self, cmds: &[Command], after: After) -> Result<Vec<Value>, Error> {
+    pub async fn pipeline_at(&self, cmds: &[Command], after: &After) -> Result<Vec<Value>, Error> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
         let _place = self.admit().await?;
         let values = match &self.topology {
             Topology::Single(single) => self.timed(single.send(cmds)).await?,
-            Topology::Cluster(cluster) => Box::pin(self.timed(cluster.pipeline(cmds))).await?,
-            Topology::Sentinel(sentinel) => {
-                Box::pin(self.timed(self.on_sentinel(sentinel, cmds, after))).await?
+            Topology::Cluster(cluster) if !cluster.reads_replicas() => {
+                Box::pin(self.timed(cluster.pipeline(cmds))).await?
+            }
+            Topology::Cluster(_) | Topology::Sentinel(_) => {
+                Box::pin(self.timed(self.replicated(cmds, after))).await?
             }
         };
         if values.len() != cmds.len() {

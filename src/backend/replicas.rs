@@ -1,13 +1,18 @@
-//! Read replicas of a Sentinel group ([`Replicas`]) and the read-your-writes positions that
-//! `upstash-sync-token` carries with `read_from = "replicas"` ([`After`], [`token`]).
+//! Read replicas ([`Replicas`]: of a Sentinel group, or of one Cluster shard) and the
+//! read-your-writes positions that `upstash-sync-token` carries with `read_from = "replicas"`
+//! ([`After`], [`token`], [`shard_token`]).
 //!
-//! A position is an offset in the primary's replication stream. After every batch that is not
+//! A position is an offset in a primary's replication stream. After every batch that is not
 //! read-only, restdis sends `ROLE` on the same connection, right behind it: the offset it
 //! answers is at or past the end of that batch's writes, and the largest such offset seen
 //! ([`Replicas::written`]) goes into the token of every later response. Each replica's own
 //! offset comes from `ROLE` on it every [`POLL`]; a read carrying a position goes to a replica
 //! whose offset is known to be at or past it, else to the primary. Offsets are the primary's,
 //! so they mean the same to every restdis instance in front of it.
+//!
+//! Token formats: `rp1.<hex offset>.<unique>` (a Sentinel group: one stream) and
+//! `rc1.<node>:<hex offset>[,<node>:<hex offset>...].<unique>` (a Cluster: one stream per
+//! shard, each named by the first 12 hex digits of its primary's node id, [`node_key`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -22,6 +27,10 @@ use crate::protocol::Command;
 pub const POLL: Duration = Duration::from_millis(10);
 /// A replica whose offset was not confirmed for this long serves no reads.
 const STALE: Duration = Duration::from_millis(1000);
+/// The longest a read waits for a replica before the primary serves it.
+pub const REPLICA_WAIT: Duration = Duration::from_secs(1);
+/// The most shard positions a cluster token may carry.
+const MAX_SHARDS: usize = 1024;
 
 /// Where read-only commands go (`--read-from`, `read_from`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,19 +56,48 @@ impl ReadFrom {
 }
 
 /// What a request's `upstash-sync-token` asks of the node that serves its reads.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum After {
     /// No position token (none, or another format): any replica that is up.
     #[default]
     Any,
     /// A replica known to be at or past this replication offset, else the primary.
     At(u64),
+    /// A Cluster token: per shard (by [`node_key`] of its primary), the offset a replica of
+    /// it must have reached; a shard it does not name is read from its primary.
+    Shards(Arc<[(u64, u64)]>),
     /// The primary (a token in our format that does not parse).
     Primary,
 }
 
+impl After {
+    /// What this asks of the shard whose primary is `node` ([`node_key`]): a cluster token's
+    /// offset for it, or the primary when the token does not name it (its writes may have
+    /// reached another node that is no longer its primary). A Sentinel position means
+    /// nothing to a cluster: the primary.
+    pub fn for_shard(&self, node: Option<u64>) -> After {
+        match self {
+            After::Any => After::Any,
+            After::Shards(all) => node
+                .and_then(|n| all.iter().find(|(k, _)| *k == n))
+                .map_or(After::Primary, |(_, offset)| After::At(*offset)),
+            After::At(_) | After::Primary => After::Primary,
+        }
+    }
+
+    /// The offset this names for `node`, if it does.
+    pub fn offset_of(&self, node: u64) -> Option<u64> {
+        match self {
+            After::Shards(all) => all.iter().find(|(k, _)| *k == node).map(|(_, o)| *o),
+            _ => None,
+        }
+    }
+}
+
 /// The token prefix of a replication position.
 const PREFIX: &str = "rp1.";
+/// The token prefix of a Cluster's positions.
+const CLUSTER_PREFIX: &str = "rc1.";
 
 /// The `upstash-sync-token` of a response once writes up to `offset` are acknowledged;
 /// `unique` (the per-response token) follows it, so that no two responses share a token (the
@@ -70,21 +108,99 @@ pub fn token(offset: u64, unique: &[u8]) -> Vec<u8> {
     token
 }
 
+/// The `upstash-sync-token` of a Cluster response: each shard's position (`(node key,
+/// offset)`), then `unique`.
+pub fn shard_token(positions: &[(u64, u64)], unique: &[u8]) -> Vec<u8> {
+    let mut token = CLUSTER_PREFIX.to_string();
+    for (i, (node, offset)) in positions.iter().enumerate() {
+        if i > 0 {
+            token.push(',');
+        }
+        token.push_str(&format!("{node:012x}:{offset:x}"));
+    }
+    token.push('.');
+    let mut token = token.into_bytes();
+    token.extend_from_slice(unique);
+    token
+}
+
+/// The key a cluster token names a shard by: the first 12 hex digits of its primary's node
+/// id (48 bits; `None` for an id that is not hex).
+pub fn node_key(id: &str) -> Option<u64> {
+    let head = id.get(..12)?;
+    u64::from_str_radix(head, 16).ok()
+}
+
+fn hex(text: &[u8], digits: usize) -> Option<u64> {
+    std::str::from_utf8(text)
+        .ok()
+        .filter(|h| !h.is_empty() && h.len() <= digits)
+        .and_then(|h| u64::from_str_radix(h, 16).ok())
+}
+
 /// What a request's `upstash-sync-token` header asks (see [`After`]).
 pub fn after(header: Option<&[u8]>) -> After {
     let Some(value) = header else {
         return After::Any;
     };
-    let Some(rest) = value.strip_prefix(PREFIX.as_bytes()) else {
+    // What follows the positions (`.` and a per-response id) only makes tokens unique.
+    if let Some(rest) = value.strip_prefix(PREFIX.as_bytes()) {
+        let head = rest.split(|b| *b == b'.').next().unwrap_or_default();
+        return hex(head, 16).map_or(After::Primary, After::At);
+    }
+    let Some(rest) = value.strip_prefix(CLUSTER_PREFIX.as_bytes()) else {
         return After::Any;
     };
-    // What follows the offset (`.` and a per-response id) only makes tokens unique.
-    let hex = rest.split(|b| *b == b'.').next().unwrap_or_default();
-    std::str::from_utf8(hex)
-        .ok()
-        .filter(|h| !h.is_empty() && h.len() <= 16)
-        .and_then(|h| u64::from_str_radix(h, 16).ok())
-        .map_or(After::Primary, After::At)
+    let head = rest.split(|b| *b == b'.').next().unwrap_or_default();
+    let mut positions = Vec::new();
+    for entry in head.split(|b| *b == b',').filter(|e| !e.is_empty()) {
+        let mut halves = entry.splitn(2, |b| *b == b':');
+        let (Some(node), Some(offset)) = (
+            halves.next().and_then(|n| hex(n, 12)),
+            halves.next().and_then(|o| hex(o, 16)),
+        ) else {
+            return After::Primary;
+        };
+        if positions.len() == MAX_SHARDS {
+            return After::Primary;
+        }
+        positions.push((node, offset));
+    }
+    After::Shards(positions.into())
+}
+
+/// A replica's refusal to serve (the command did not run): loading, stale data, busy.
+pub fn replica_refused(v: &Value) -> bool {
+    matches!(v, Value::ServerError(e) if matches!(e.code(), "LOADING" | "MASTERDOWN" | "BUSY" | "READONLY"))
+}
+
+/// The replies of read-only `cmds` on the replica `node`, if it served them: not when it
+/// failed (down, no answer within `wait`), refused ([`replica_refused`]), or, with `check`,
+/// had not reached that offset before the read (`ROLE` goes first in the same write). Nothing
+/// was changed, so the primary may serve them then.
+pub async fn read_on(
+    node: &Single,
+    cmds: &[Command],
+    check: Option<u64>,
+    wait: Duration,
+) -> Option<Vec<Value>> {
+    let sent = match check {
+        Some(_) => {
+            let mut batch = Vec::with_capacity(cmds.len() + 1);
+            batch.push(Command::internal(&["ROLE"]));
+            batch.extend_from_slice(cmds);
+            tokio::time::timeout(wait, node.send(&batch)).await
+        }
+        None => tokio::time::timeout(wait, node.send(cmds)).await,
+    };
+    let mut replies = sent.ok()?.ok()?;
+    if let Some(need) = check {
+        let role = (!replies.is_empty()).then(|| replies.remove(0))?;
+        if replica_offset(&role).is_none_or(|at| at < need) {
+            return None;
+        }
+    }
+    (replies.len() == cmds.len() && !replies.iter().any(replica_refused)).then_some(replies)
 }
 
 /// One replica's connections and what its last `ROLE` said.
@@ -104,6 +220,8 @@ pub struct Replicas {
     next: std::sync::atomic::AtomicUsize,
     /// The largest primary offset `ROLE` answered after a write.
     written: AtomicU64,
+    /// Whether `written` was ever set (an offset of 0 is a position too).
+    known: std::sync::atomic::AtomicBool,
     epoch: Instant,
 }
 
@@ -113,6 +231,7 @@ impl Default for Replicas {
             list: RwLock::new(Arc::new(Vec::new())),
             next: Default::default(),
             written: AtomicU64::new(0),
+            known: Default::default(),
             epoch: Instant::now(),
         }
     }
@@ -127,8 +246,19 @@ impl Replicas {
     /// Records the primary's offset `ROLE` answered behind a write (its reply).
     pub fn wrote(&self, role: &Value) {
         if let Some(offset) = master_offset(role) {
-            self.written.fetch_max(offset, Ordering::AcqRel);
+            self.wrote_at(offset);
         }
+    }
+
+    /// Records a primary offset reached by acknowledged writes.
+    pub fn wrote_at(&self, offset: u64) {
+        self.written.fetch_max(offset, Ordering::AcqRel);
+        self.known.store(true, Ordering::Release);
+    }
+
+    /// Whether a position was ever recorded.
+    pub fn known(&self) -> bool {
+        self.known.load(Ordering::Acquire)
     }
 
     /// The replica addresses in use.
@@ -141,11 +271,11 @@ impl Replicas {
     }
 
     /// A replica that may serve a read asking `after` (round-robin among them), if any.
-    pub fn pick(&self, after: After) -> Option<Arc<Single>> {
+    pub fn pick(&self, after: &After) -> Option<Arc<Single>> {
         let need = match after {
             After::Any => 0,
-            After::At(offset) => offset,
-            After::Primary => return None,
+            After::At(offset) => *offset,
+            After::Shards(_) | After::Primary => return None,
         };
         let list = self.current();
         let now = self.epoch.elapsed().as_millis() as u64;
@@ -185,7 +315,7 @@ impl Replicas {
                 confirmed_ms: AtomicU64::new(0),
             });
             tokio::spawn(poll_loop(Arc::downgrade(self), Arc::downgrade(&replica)));
-            tracing::info!(replica = %addr, "read replica (from Sentinel)");
+            tracing::info!(replica = %addr, "read replica");
             list.push(replica);
         }
         let changed = list.len() != old.len() || list.iter().zip(old.iter()).any(|(a, b)| !Arc::ptr_eq(a, b));
@@ -322,6 +452,43 @@ mod tests {
         assert_eq!(after(Some(b"rp1.1ffffffffffffffff")), After::Primary);
         assert_eq!(ReadFrom::parse("Replicas"), Ok(ReadFrom::Replicas));
         assert!(ReadFrom::parse("replica").is_err());
+    }
+
+    #[test]
+    fn cluster_tokens_round_trip_and_name_shards() {
+        let id = "07c37dfeb235213a872192d90877d0cd55635b91";
+        let key = node_key(id).unwrap();
+        assert_eq!(key, 0x07c37dfeb235);
+        assert_eq!(node_key("short"), None);
+        assert_eq!(node_key("zzzzzzzzzzzzzzzz"), None);
+        let text = shard_token(&[(key, 0x10), (1, 0xffff)], b"abc-1");
+        assert_eq!(text, b"rc1.07c37dfeb235:10,000000000001:ffff.abc-1");
+        let back = after(Some(&text));
+        assert_eq!(back, After::Shards(vec![(key, 0x10), (1, 0xffff)].into()));
+        assert_eq!(back.for_shard(Some(key)), After::At(0x10));
+        assert_eq!(back.offset_of(1), Some(0xffff));
+        assert_eq!(back.offset_of(3), None);
+        // A shard the token does not name: its primary.
+        assert_eq!(back.for_shard(Some(2)), After::Primary);
+        assert_eq!(back.for_shard(None), After::Primary);
+        assert_eq!(After::Any.for_shard(Some(2)), After::Any);
+        assert_eq!(After::At(5).for_shard(Some(2)), After::Primary);
+        // No position at all yet: still ours, so every shard's primary.
+        assert_eq!(after(Some(b"rc1..x")), After::Shards(Vec::new().into()));
+        for bad in [
+            &b"rc1.zz:1.x"[..],
+            b"rc1.1:.x",
+            b"rc1.1.x",
+            b"rc1.1234567890123:1.x",
+            b"rc1.1:12345678901234567.x",
+        ] {
+            assert_eq!(
+                after(Some(bad)),
+                After::Primary,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use redis::{ConnectionInfo, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::replicas::{After, ReadFrom, Replicas};
+use super::replicas::{After, ReadFrom, Replicas, REPLICA_WAIT};
 use super::single::{NodeSettings, Single};
 use super::wire::Wire;
 use crate::error::Error;
@@ -40,8 +40,6 @@ const GAP: Duration = Duration::from_millis(20);
 const CONNECT: Duration = Duration::from_millis(500);
 /// How often a request waiting for the primary looks again.
 const POLL: Duration = Duration::from_millis(5);
-/// The longest a read waits for a replica before the primary serves it instead.
-const REPLICA_WAIT: Duration = Duration::from_secs(1);
 /// The longest requests are held for a failover in progress.
 pub const HOLD_MAX: Duration = Duration::from_secs(5);
 
@@ -130,7 +128,7 @@ impl Sentinel {
     pub async fn send_at(
         &self,
         cmds: &[Command],
-        after: After,
+        after: &After,
         read_only: bool,
     ) -> Result<(Vec<Value>, bool), Error> {
         let Some(replicas) = &self.replicas else {
@@ -141,11 +139,12 @@ impl Sentinel {
             // sent right before the read on the same connection tells.
             let (node, check) = match (replicas.pick(after), after) {
                 (Some(node), _) => (Some(node), None),
-                (None, After::At(need)) => (replicas.pick(After::Any), Some(need)),
+                (None, After::At(need)) => (replicas.pick(&After::Any), Some(*need)),
                 (None, _) => (None, None),
             };
             if let Some(node) = node {
-                if let Some(replies) = self.on_replica(&node, cmds, check).await {
+                let wait = self.timeout.min(REPLICA_WAIT);
+                if let Some(replies) = super::replicas::read_on(&node, cmds, check, wait).await {
                     return Ok((replies, true));
                 }
             }
@@ -159,29 +158,6 @@ impl Sentinel {
             replicas.wrote(&role);
         }
         Ok((replies, false))
-    }
-
-    /// The replies of read-only `cmds` on a replica, if it served them: not when it failed
-    /// (down, timed out), refused (loading, stale data), or, with `check`, had not reached
-    /// that offset before the read. Nothing was changed, so the primary may serve them then.
-    async fn on_replica(&self, node: &Single, cmds: &[Command], check: Option<u64>) -> Option<Vec<Value>> {
-        let sent = match check {
-            Some(_) => {
-                let mut batch = Vec::with_capacity(cmds.len() + 1);
-                batch.push(Command::internal(&["ROLE"]));
-                batch.extend_from_slice(cmds);
-                tokio::time::timeout(self.timeout.min(REPLICA_WAIT), node.send(&batch)).await
-            }
-            None => tokio::time::timeout(self.timeout.min(REPLICA_WAIT), node.send(cmds)).await,
-        };
-        let mut replies = sent.ok()?.ok()?;
-        if let Some(need) = check {
-            let role = (!replies.is_empty()).then(|| replies.remove(0))?;
-            if super::replicas::replica_offset(&role).is_none_or(|at| at < need) {
-                return None;
-            }
-        }
-        (replies.len() == cmds.len() && !replies.iter().any(replica_refused)).then_some(replies)
     }
 
     /// Sends `cmds` as one batch to the primary.
@@ -438,11 +414,6 @@ pub async fn probe(spec: &SentinelSpec, timeout: Duration) -> Result<(String, St
         }
     }
     Err(last)
-}
-
-/// A replica's refusal to serve (the command did not run): loading, stale data, busy.
-fn replica_refused(v: &Value) -> bool {
-    matches!(v, Value::ServerError(e) if matches!(e.code(), "LOADING" | "MASTERDOWN" | "BUSY" | "READONLY"))
 }
 
 fn is_readonly(v: &Value) -> bool {

@@ -162,10 +162,16 @@ pub struct NodeSettings {
 impl NodeSettings {
     /// Opens the connections to the node at `addr` (`info`).
     pub fn open(&self, addr: &str, info: &ConnectionInfo) -> Arc<Single> {
+        self.open_with(addr, info, &[])
+    }
+
+    /// [`open`](Self::open), each connection sending `handshake` first (`READONLY` to a
+    /// cluster replica).
+    pub fn open_with(&self, addr: &str, info: &ConnectionInfo, handshake: &[Command]) -> Arc<Single> {
         Arc::new(Single::start(
             &format!("{}@{addr}", self.label),
             info,
-            &[],
+            handshake,
             self.connections,
             self.timeout,
             &self.reconnections,

@@ -614,13 +614,13 @@ fn check_tokens(tenants: &[TenantConfig]) -> Result<(), String> {
         }
         check_redis_url(&t.name, &t.redis_url)?;
         if t.read_from == ReadFrom::Replicas
-            && !matches!(
+            && matches!(
                 topology::parse(&t.redis_url),
-                Ok(topology::RedisTarget::Sentinel(_))
+                Ok(topology::RedisTarget::Single(_))
             )
         {
             return Err(format!(
-                "tenant '{}': read_from = \"replicas\" needs a redis+sentinel:// URL (replicas of one Redis or of a Cluster are not read from)",
+                "tenant '{}': read_from = \"replicas\" needs a redis+sentinel:// or redis+cluster:// URL (one Redis has no replicas to read)",
                 t.name
             ));
         }
@@ -928,7 +928,7 @@ mod tests {
     }
 
     #[test]
-    fn read_from_replicas_needs_a_sentinel_url() {
+    fn read_from_replicas_needs_replicas() {
         let cli = |url: &str, read_from: &str| Cli {
             redis_url: Some(url.into()),
             token: Some("t".into()),
@@ -939,9 +939,14 @@ mod tests {
         assert_eq!(c.tenants[0].read_from, ReadFrom::Replicas);
         let c = Config::resolve(&cli("redis://127.0.0.1:6379", "primary"), &env(&[])).unwrap();
         assert_eq!(c.tenants[0].read_from, ReadFrom::Primary);
-        for url in ["redis://127.0.0.1:6379", "redis+cluster://127.0.0.1:7000"] {
+        let c = Config::resolve(&cli("redis+cluster://127.0.0.1:7000", "replicas"), &env(&[])).unwrap();
+        assert_eq!(c.tenants[0].read_from, ReadFrom::Replicas);
+        for url in ["redis://127.0.0.1:6379", "unix:///tmp/redis.sock"] {
             let e = Config::resolve(&cli(url, "replicas"), &env(&[])).unwrap_err();
-            assert!(e.contains("needs a redis+sentinel:// URL"), "{e}");
+            assert!(
+                e.contains("needs a redis+sentinel:// or redis+cluster:// URL"),
+                "{e}"
+            );
         }
         let e = Config::resolve(&cli("redis://127.0.0.1:6379", "replica"), &env(&[])).unwrap_err();
         assert!(e.contains("read_from must be"), "{e}");

@@ -67,7 +67,13 @@ pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
                     ..spec
                 }),
             )),
-            Ok(target) => Some((t.name.as_str(), target)),
+            Ok(RedisTarget::Cluster(spec)) => Some((
+                t.name.as_str(),
+                RedisTarget::Cluster(ClusterSpec {
+                    read_from: t.read_from,
+                    ..spec
+                }),
+            )),
         })
         .collect();
     if remote.is_empty() {
@@ -82,13 +88,18 @@ pub fn probe_report(tenants: &[super::TenantConfig]) -> String {
         out.push_str(&match target {
             RedisTarget::Cluster(spec) => match runtime.block_on(crate::backend::cluster::probe(&spec, limit)) {
                 Ok(layout) => {
+                    let read_from = spec.read_from;
                     let replicas: std::collections::BTreeSet<&String> =
                         layout.ranges.iter().flat_map(|r| &r.replicas).collect();
                     format!(
-                        "tenant {name}: cluster mode, primaries {}, {} replica(s), {}/16384 slots covered\n",
+                        "tenant {name}: cluster mode, primaries {}, {} replica(s), {}/16384 slots covered{}\n",
                         layout.primaries().join(" "),
                         replicas.len(),
-                        layout.covered()
+                        layout.covered(),
+                        match read_from {
+                            ReadFrom::Primary => "",
+                            ReadFrom::Replicas => ", reads from the replicas",
+                        }
                     )
                 }
                 Err(e) => format!(
@@ -215,6 +226,7 @@ pub fn parse(url: &str) -> Result<RedisTarget, String> {
         RedisTarget::Cluster(ClusterSpec {
             template,
             seeds: nodes,
+            read_from: Default::default(),
         })
     })
 }

@@ -234,11 +234,15 @@ fn admit(state: &AppState, caller: &Caller, commands: usize, bytes: usize) -> Re
         })
 }
 
-/// `resp` with the replication position of every write acknowledged so far as its
-/// `upstash-sync-token` (`read_from = "replicas"`, see [`crate::backend::replicas`]).
+/// `resp` with the replication positions of every write acknowledged so far (or named by the
+/// request's token, if further) as its `upstash-sync-token` (`read_from = "replicas"`, see
+/// [`crate::backend::replicas`]).
 fn with_position(mut resp: HttpResponse, caller: &Caller, state: &AppState) -> HttpResponse {
-    if let Some(offset) = caller.tenant.backend.position() {
-        let token = crate::backend::replicas::token(offset, state.sync.next().as_bytes());
+    if let Some(token) = caller
+        .tenant
+        .backend
+        .sync_token(&caller.after, state.sync.next().as_bytes())
+    {
         if let Ok(token) = HeaderValue::from_bytes(&token) {
             resp.headers_mut().insert(SYNC_TOKEN, token);
         }

@@ -9,6 +9,7 @@ mod harness;
 mod auth;
 mod batch;
 mod cluster;
+mod cluster_reads;
 mod config;
 mod console;
 mod encoding;

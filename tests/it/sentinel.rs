@@ -108,7 +108,7 @@ async fn replica_gateway(group: &TestSentinel) -> Gateway {
     while backend
         .sentinel()
         .and_then(|s| s.replicas())
-        .and_then(|r| r.pick(After::Any))
+        .and_then(|r| r.pick(&After::Any))
         .is_none()
     {
         assert!(
@@ -121,7 +121,7 @@ async fn replica_gateway(group: &TestSentinel) -> Gateway {
 }
 
 /// A POST of one command with an optional `upstash-sync-token`: status, body, the response's token.
-async fn with_token(
+pub(crate) async fn with_token(
     gw: &Gateway,
     cmd: serde_json::Value,
     token: Option<&str>,
@@ -144,8 +144,38 @@ async fn with_token(
     (status, body, token)
 }
 
+/// `pairs` SET -> GET pairs per client, 8 clients, each GET carrying its SET's token, keys
+/// spread over every shard: the number of stale reads.
+pub(crate) async fn read_your_writes(gw: &std::sync::Arc<Gateway>, pairs: usize, tag: &str) -> usize {
+    let mut tasks = Vec::new();
+    for c in 0..8 {
+        let gw = gw.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut stale = 0;
+            for i in 0..pairs {
+                let key = format!("{tag}:{c}:{}", i % 64);
+                let value = format!("{i}");
+                let (status, body, token) = with_token(&gw, json!(["SET", key, value]), None).await;
+                assert_eq!(status, 200, "SET {key}: {body}");
+                let (status, body, _) = with_token(&gw, json!(["GET", key]), Some(&token)).await;
+                assert_eq!(status, 200, "GET {key} ({token}): {body}");
+                if body != json!({"result": value}) {
+                    stale += 1;
+                }
+            }
+            stale
+        }));
+    }
+    let mut stale = 0;
+    for t in tasks {
+        stale += t.await.unwrap();
+    }
+    stale
+}
+
 /// `GET` calls a node has served so far (`INFO commandstats`).
-fn gets_served(node: &crate::harness::TestNode) -> u64 {
+pub(crate) fn gets_served(node: &crate::harness::TestNode) -> u64 {
     let stats = node.text(&["INFO", "commandstats"]);
     stats
         .lines()
@@ -185,29 +215,7 @@ async fn sync_tokens_give_read_your_writes_from_replicas() {
     // 10,000 SET -> GET pairs, each GET carrying its SET's token, 8 clients at once.
     let before = gets_served(replica);
     let gw = std::sync::Arc::new(gw);
-    let mut tasks = Vec::new();
-    for c in 0..8 {
-        let gw = gw.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut stale = 0;
-            for i in 0..1250 {
-                let key = format!("ryw:{c}:{}", i % 50);
-                let value = format!("{i}");
-                let (status, _, token) = with_token(&gw, json!(["SET", key, value]), None).await;
-                assert_eq!(status, 200);
-                let (status, body, _) = with_token(&gw, json!(["GET", key]), Some(&token)).await;
-                assert_eq!(status, 200);
-                if body != json!({"result": value}) {
-                    stale += 1;
-                }
-            }
-            stale
-        }));
-    }
-    let mut stale = 0;
-    for t in tasks {
-        stale += t.await.unwrap();
-    }
+    let stale = read_your_writes(&gw, 1250, "ryw").await;
     let by_replica = gets_served(replica) - before;
     println!(
         "read-your-writes: 10000 SET->GET pairs, {stale} stale, {by_replica} GETs served by the replica"
@@ -245,7 +253,9 @@ async fn plain_reads_go_to_replicas_and_survive_a_killed_replica() {
     );
     let out = check(&format!("redis://{}", group.data[0].addr()));
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a redis+sentinel:// URL"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a redis+sentinel:// or redis+cluster:// URL")
+    );
     let (_, _, token) = with_token(&gw, json!(["SET", "k", "v"]), None).await;
     // Written before the load starts: every read must see it, wherever it is served.
     with_token(&gw, json!(["GET", "k"]), Some(&token)).await;
@@ -354,7 +364,7 @@ async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
         let token = resp.headers()["upstash-sync-token"].to_str().unwrap().to_string();
         let now = positions(&token);
         assert!(
-            matches!((last, now), (After::At(x), After::At(y)) if y > x),
+            matches!((&last, &now), (After::At(x), After::At(y)) if y > x),
             "{path}: {last:?} then {now:?}"
         );
         last = now;
@@ -370,7 +380,7 @@ async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
     let backend = gw.backend();
     let replicas = backend.sentinel().and_then(|s| s.replicas()).unwrap();
     let started = Instant::now();
-    while replicas.addrs() != [format!("127.0.0.1:{old}")] || replicas.pick(After::Any).is_none() {
+    while replicas.addrs() != [format!("127.0.0.1:{old}")] || replicas.pick(&After::Any).is_none() {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "the demoted primary was never read from: {:?}",

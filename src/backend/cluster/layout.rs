@@ -15,6 +15,8 @@ pub struct Range {
     pub end: u16,
     /// The primary's `host:port`.
     pub primary: String,
+    /// The primary's node id ("" when the reply did not give it).
+    pub primary_id: String,
     /// The replicas' `host:port`.
     pub replicas: Vec<String>,
 }
@@ -48,10 +50,15 @@ impl Layout {
             let Some(primary) = nodes.next() else {
                 return Err(format!("CLUSTER SLOTS: no primary for {start}-{end}"));
             };
+            let primary_id = match parts.get(2) {
+                Some(Value::Array(node)) => node.get(2).and_then(text).unwrap_or_default(),
+                _ => String::new(),
+            };
             ranges.push(Range {
                 start: *start as u16,
                 end: *end as u16,
                 primary,
+                primary_id,
                 replicas: nodes.collect(),
             });
         }
@@ -60,8 +67,10 @@ impl Layout {
     }
 
     /// Parses a `CLUSTER SHARDS` reply (RESP2: each shard a flat list of `slots`, a flat list
-    /// of range bounds, and `nodes`, each a flat list of fields). A replica whose health is not
-    /// `online` is left out.
+    /// of range bounds, and `nodes`, each a flat list of fields). A replica whose health is
+    /// `fail` is left out (`loading` is kept: Redis says it of every replica that has
+    /// replicated nothing yet, as in a cluster never written to; one that is really loading
+    /// refuses reads, and they go to its primary).
     pub fn from_cluster_shards(reply: &Value, asked_host: &str) -> Result<Self, String> {
         let Value::Array(shards) = reply else {
             return Err("CLUSTER SHARDS did not answer a list".into());
@@ -74,6 +83,7 @@ impl Layout {
                 return Err("CLUSTER SHARDS: a shard without slots or nodes".into());
             };
             let mut primary = None;
+            let mut primary_id = String::new();
             let mut replicas = Vec::new();
             for node in nodes {
                 let host = [field(node, "endpoint"), field(node, "ip")]
@@ -90,7 +100,8 @@ impl Layout {
                 let addr = join_addr(&host, *port as u16);
                 if role == "master" {
                     primary = Some(addr);
-                } else if field(node, "health").and_then(text).as_deref() == Some("online") {
+                    primary_id = field(node, "id").and_then(text).unwrap_or_default();
+                } else if field(node, "health").and_then(text).as_deref() != Some("fail") {
                     replicas.push(addr);
                 }
             }
@@ -108,6 +119,7 @@ impl Layout {
                     start: *start as u16,
                     end: *end as u16,
                     primary,
+                    primary_id: primary_id.clone(),
                     replicas: replicas.clone(),
                 });
             }
@@ -125,6 +137,38 @@ impl Layout {
             }
         }
         out
+    }
+
+    /// The node id of each of [`primaries`](Self::primaries) ("" where unknown).
+    pub fn primary_ids(&self) -> Vec<String> {
+        self.primaries()
+            .iter()
+            .map(|p| {
+                self.ranges
+                    .iter()
+                    .find(|r| &r.primary == p)
+                    .map(|r| r.primary_id.clone())
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// The replicas of each of [`primaries`](Self::primaries), each once.
+    pub fn replicas_by_primary(&self) -> Vec<Vec<String>> {
+        self.primaries()
+            .iter()
+            .map(|p| {
+                let mut out: Vec<String> = Vec::new();
+                for r in self.ranges.iter().filter(|r| &r.primary == p) {
+                    for replica in &r.replicas {
+                        if !out.contains(replica) {
+                            out.push(replica.clone());
+                        }
+                    }
+                }
+                out
+            })
+            .collect()
     }
 
     /// For every slot, the index in [`primaries`](Self::primaries) of its owner, or
@@ -203,7 +247,7 @@ mod tests {
         Value::Array(vec![
             Value::BulkString(host.as_bytes().to_vec()),
             Value::Int(port),
-            Value::BulkString(b"id".to_vec()),
+            Value::BulkString(format!("id{port}").into_bytes()),
         ])
     }
 
@@ -226,6 +270,8 @@ mod tests {
             ["10.0.0.1:7000", "10.0.0.2:7001", "seed:7002"]
         );
         assert_eq!(layout.ranges[0].replicas, ["10.0.0.4:7003"]);
+        assert_eq!(layout.primary_ids(), ["id7000", "id7001", "id7002"]);
+        assert_eq!(layout.replicas_by_primary()[1], ["10.0.0.5:7004"]);
         let owners = layout.owners();
         assert_eq!((owners[0], owners[5461], owners[16383]), (0, 1, 2));
         assert_eq!(layout.covered(), SLOTS);
@@ -251,7 +297,7 @@ mod tests {
     fn shard_node(ip: &str, port: i64, role: &str, health: &str) -> Value {
         Value::Array(vec![
             b("id"),
-            b("x"),
+            b(&format!("n{port}")),
             b("port"),
             Value::Int(port),
             b("ip"),
@@ -289,7 +335,8 @@ mod tests {
                 vec![0, 5000, 5001, 5460],
                 vec![
                     shard_node("10.0.0.1", 7000, "master", "online"),
-                    shard_node("10.0.0.4", 7003, "replica", "failed"),
+                    shard_node("10.0.0.4", 7003, "replica", "fail"),
+                    shard_node("10.0.0.6", 7005, "replica", "loading"),
                 ],
             ),
             shard(vec![10923, 16383], vec![shard_node("", 7002, "master", "online")]),
@@ -300,11 +347,13 @@ mod tests {
             ["10.0.0.1:7000", "10.0.0.2:7001", "seed:7002"]
         );
         assert_eq!(layout.ranges.len(), 4);
-        assert!(
-            layout.ranges[0].replicas.is_empty(),
-            "a failed replica is left out"
+        assert_eq!(
+            layout.ranges[0].replicas,
+            ["10.0.0.6:7005"],
+            "a failed replica is left out, one that has replicated nothing yet (loading) kept"
         );
         assert_eq!(layout.ranges[2].replicas, ["10.0.0.5:7004"]);
+        assert_eq!(layout.primary_ids(), ["n7000", "n7001", "n7002"]);
         assert_eq!(layout.covered(), SLOTS);
         assert!(Layout::from_cluster_shards(&Value::Array(vec![shard(vec![0, 1], vec![])]), "h").is_err());
         assert!(Layout::from_cluster_shards(&Value::Int(3), "h").is_err());

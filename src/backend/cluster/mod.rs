@@ -16,11 +16,15 @@
 //!   503. A command that may have run is never sent again: only redirection replies (the
 //!   command did not run) and nodes not yet connected (nothing was sent) are retried, and
 //!   never past the command timeout.
+//! - With `read_from = "replicas"` ([`reads`]), the parts of a read-only batch go to a replica
+//!   of their shard that has reached the request's sync-token position for that shard (else
+//!   the primary), and writes record each primary's replication offset.
 
 pub mod cursor;
 pub mod keys;
 pub mod layout;
 pub mod plan;
+pub mod reads;
 pub mod slot;
 
 use std::collections::HashMap;
@@ -32,6 +36,7 @@ use redis::{ConnectionAddr, ConnectionInfo, Value};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::replicas::{After, ReadFrom, REPLICA_WAIT};
 use super::single::{NodeSettings, Single};
 use super::wire::Wire;
 use crate::error::Error;
@@ -40,6 +45,7 @@ use crate::protocol::Command;
 use keys::KeyTable;
 use layout::Layout;
 use plan::Target;
+use reads::Reads;
 
 /// Redirections one command follows at most before it gets a 503.
 const MAX_HOPS: usize = 16;
@@ -61,6 +67,8 @@ pub struct ClusterSpec {
     pub template: ConnectionInfo,
     /// The seed nodes, `host:port`.
     pub seeds: Vec<String>,
+    /// Where read-only commands go.
+    pub read_from: ReadFrom,
 }
 
 /// The slot map in use, with the primaries' connections.
@@ -73,6 +81,8 @@ struct View {
     primaries: Vec<Arc<Single>>,
     /// `host:port` of each primary.
     addrs: Vec<String>,
+    /// The node key ([`super::replicas::node_key`]) of each primary, where its id is known.
+    keys: Vec<Option<u64>>,
 }
 
 impl View {
@@ -81,15 +91,16 @@ impl View {
     }
 
     fn resolve(&self, target: &Target, any: usize) -> Option<&Arc<Single>> {
+        self.primaries.get(self.index(target, any)?)
+    }
+
+    /// The index of the primary `target` names (`None` for the seed or an unserved slot).
+    fn index(&self, target: &Target, any: usize) -> Option<usize> {
         match target {
-            Target::Slot(s) => {
-                let owner = *self.owners.get(*s as usize)?;
-                self.primaries.get(owner as usize)
-            }
-            Target::Any if !self.primaries.is_empty() => self.primaries.get(any % self.primaries.len()),
-            Target::Any => None,
-            Target::Node(i) => self.primaries.get(*i),
-            Target::Seed => None,
+            Target::Slot(s) => Some(*self.owners.get(*s as usize)? as usize),
+            Target::Any if !self.primaries.is_empty() => Some(any % self.primaries.len()),
+            Target::Any | Target::Seed => None,
+            Target::Node(i) => Some(*i),
         }
     }
 }
@@ -112,9 +123,24 @@ enum Redirect {
     Down(String),
 }
 
-/// One node's share of a batch: its connections, the commands, and which part of which
-/// entry each run of commands belongs to.
-type Group = (Arc<Single>, Vec<Command>, Vec<(usize, usize)>);
+/// One node's share of a batch: its connections, the commands, which part of which entry
+/// each run of commands belongs to, and how it is sent.
+struct Group {
+    node: Arc<Single>,
+    cmds: Vec<Command>,
+    parts: Vec<(usize, usize)>,
+    via: Via,
+}
+
+/// How a [`Group`] is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// To the primary (its position recorded when writes are tracked).
+    Primary,
+    /// Read-only, to a replica; with `Some(offset)`, `ROLE` first must show that offset
+    /// reached, else the primary serves the parts.
+    Replica(Option<u64>),
+}
 
 /// One Redis Cluster.
 pub struct Cluster {
@@ -130,12 +156,16 @@ pub struct Cluster {
     wake: Arc<Notify>,
     /// Round-robin over primaries for keyless commands.
     next: AtomicUsize,
+    /// With `read_from = "replicas"`: the shards' replicas and positions.
+    reads: Option<Arc<Reads>>,
 }
 
 impl Cluster {
     /// Starts following the cluster in the background (never fails; requests get 503 until
     /// the map is loaded and the nodes are connected).
     pub fn start(settings: NodeSettings, spec: ClusterSpec) -> Arc<Self> {
+        let reads = (spec.read_from == ReadFrom::Replicas)
+            .then(|| Arc::new(Reads::new(settings.clone(), spec.template.clone())));
         let cluster = Arc::new(Self {
             label: settings.label.clone(),
             spec,
@@ -146,6 +176,7 @@ impl Cluster {
             keys: OnceLock::new(),
             wake: Arc::new(Notify::new()),
             next: AtomicUsize::new(0),
+            reads,
         });
         tokio::spawn(refresh_loop(Arc::downgrade(&cluster)));
         cluster
@@ -188,11 +219,55 @@ impl Cluster {
 
     /// Runs a batch (`MULTI ... EXEC` groups stay whole): one reply per command, in order.
     pub async fn pipeline(&self, cmds: &[Command]) -> Result<Vec<Value>, Error> {
+        Ok(self.pipeline_at(cmds, &After::Primary, false).await?.0)
+    }
+
+    /// Whether read-only commands may go to replicas (`read_from = "replicas"`).
+    pub fn reads_replicas(&self) -> bool {
+        self.reads.is_some()
+    }
+
+    /// With `read_from = "replicas"`, how many shards are fully in use: a replica serves reads
+    /// now, and the shard's position is known (response tokens name it).
+    pub fn readable_shards(&self) -> usize {
+        let Some(reads) = &self.reads else { return 0 };
+        self.view()
+            .keys
+            .iter()
+            .flatten()
+            .filter(|k| {
+                !reads.unknown(**k) && reads.shard(**k).is_some_and(|s| s.pick(&After::Any).is_some())
+            })
+            .count()
+    }
+
+    /// With `read_from = "replicas"`, the shard positions a response's `upstash-sync-token`
+    /// names ([`super::replicas::shard_token`]): see [`reads`].
+    pub fn positions(&self, after: &After) -> Option<Vec<(u64, u64)>> {
+        Some(self.reads.as_ref()?.positions(&self.view().keys, after))
+    }
+
+    /// [`pipeline`](Self::pipeline) for a client's batch whose `upstash-sync-token` asks
+    /// `after`; `read_only`: every command is (by the server's flags). With `read_from =
+    /// "replicas"`, a read-only batch's parts go to replicas that may serve them, and other
+    /// batches record their primaries' positions. The flag says whether replicas served
+    /// every part.
+    pub async fn pipeline_at(
+        &self,
+        cmds: &[Command],
+        after: &After,
+        read_only: bool,
+    ) -> Result<(Vec<Value>, bool), Error> {
         let deadline = Instant::now() + self.timeout;
         let table = self.keys(deadline).await?;
         let view = self.loaded_view(deadline).await?;
         let entries = plan::plan(&table, cmds, view.primaries.len());
         let any = self.next.fetch_add(1, Ordering::Relaxed);
+        let replicas = self
+            .reads
+            .as_deref()
+            .filter(|_| read_only && *after != After::Primary);
+        let track = self.reads.is_some() && !read_only;
 
         // First try: one batch per node, all nodes at once.
         let mut results: Vec<Vec<Option<Vec<Value>>>> =
@@ -201,24 +276,53 @@ impl Cluster {
         let mut later: Vec<(usize, usize, Option<Redirect>)> = Vec::new();
         for (e, entry) in entries.iter().enumerate() {
             for (p, part) in entry.parts.iter().enumerate() {
-                match self.resolve(&view, &part.target, any) {
-                    Some(node) if node.is_connected() => {
-                        match groups.iter_mut().find(|g| Arc::ptr_eq(&g.0, &node)) {
-                            Some(g) => {
-                                g.1.extend(part.cmds.iter().cloned());
-                                g.2.push((e, p));
-                            }
-                            None => groups.push((node, part.cmds.clone(), vec![(e, p)])),
-                        }
+                let chosen = match replicas.and_then(|r| replica_for(r, &view, &part.target, any, after)) {
+                    Some(chosen) => Some(chosen),
+                    None => match self.resolve(&view, &part.target, any) {
+                        Some(node) if node.is_connected() => Some((node, Via::Primary)),
+                        _ => None,
+                    },
+                };
+                let Some((node, via)) = chosen else {
+                    later.push((e, p, None));
+                    continue;
+                };
+                match groups
+                    .iter_mut()
+                    .find(|g| Arc::ptr_eq(&g.node, &node) && g.via == via)
+                {
+                    Some(g) => {
+                        g.cmds.extend(part.cmds.iter().cloned());
+                        g.parts.push((e, p));
                     }
-                    _ => later.push((e, p, None)),
+                    None => groups.push(Group {
+                        node,
+                        cmds: part.cmds.clone(),
+                        parts: vec![(e, p)],
+                        via,
+                    }),
                 }
             }
         }
-        let sent = futures_util::future::join_all(groups.iter().map(|g| g.0.send(&g.1))).await;
+        let wait = self.timeout.min(REPLICA_WAIT);
+        let sent = futures_util::future::join_all(groups.iter().map(|g| async move {
+            match g.via {
+                Via::Primary => self.send_primary(&g.node, &g.cmds, track).await.map(Some),
+                Via::Replica(check) => Ok(super::replicas::read_on(&g.node, &g.cmds, check, wait).await),
+            }
+        }))
+        .await;
+        let mut by_replica = replicas.is_some();
         for (group, replies) in groups.iter().zip(sent) {
-            let mut replies = replies?.into_iter();
-            for &(e, p) in &group.2 {
+            let Some(replies) = replies? else {
+                // A replica that did not serve: the primaries serve its parts.
+                by_replica = false;
+                later.extend(group.parts.iter().map(|&(e, p)| (e, p, None)));
+                continue;
+            };
+            by_replica &= group.via != Via::Primary;
+            let mut replies = replies.into_iter();
+            for &(e, p) in &group.parts {
                 let got: Vec<Value> = replies.by_ref().take(entries[e].parts[p].cmds.len()).collect();
                 match redirect(&got) {
                     Some(r) => later.push((e, p, Some(r))),
@@ -228,10 +332,11 @@ impl Cluster {
         }
         // Then every part that was redirected, or whose node was not connected, on its own.
         later.sort_by_key(|(e, p, _)| (*e, *p));
+        by_replica &= later.is_empty();
         for (e, p, first) in later {
             let part = &entries[e].parts[p];
             let dest = Dest::Plan(part.target.clone());
-            results[e][p] = Some(self.run(&part.cmds, dest, first, deadline).await?);
+            results[e][p] = Some(self.run(&part.cmds, dest, first, deadline, track).await?);
         }
         let mut out = Vec::with_capacity(cmds.len());
         for (entry, parts) in entries.iter().zip(results) {
@@ -240,7 +345,26 @@ impl Cluster {
                 parts.into_iter().map(Option::unwrap_or_default).collect(),
             ));
         }
-        Ok(out)
+        Ok((out, by_replica))
+    }
+
+    /// Sends `cmds` to the primary `node`; with `track` (writes while replicas are read),
+    /// `ROLE` and `CLUSTER MYID` follow them in the same write and the node's position is
+    /// recorded.
+    async fn send_primary(&self, node: &Single, cmds: &[Command], track: bool) -> Result<Vec<Value>, Error> {
+        let Some(reads) = self.reads.as_ref().filter(|_| track) else {
+            return node.send(cmds).await;
+        };
+        let mut batch = Vec::with_capacity(cmds.len() + 2);
+        batch.extend_from_slice(cmds);
+        batch.extend(reads::position_commands());
+        let mut replies = node.send(&batch).await?;
+        if replies.len() == batch.len() {
+            let id = replies.pop().unwrap_or(Value::Nil);
+            let role = replies.pop().unwrap_or(Value::Nil);
+            reads.wrote(&role, &id);
+        }
+        Ok(replies)
     }
 
     /// The address and connection settings of the primary that owns `cmd`'s keys (`None`
@@ -276,6 +400,7 @@ impl Cluster {
         mut dest: Dest,
         mut pending: Option<Redirect>,
         deadline: Instant,
+        track: bool,
     ) -> Result<Vec<Value>, Error> {
         let mut asking = false;
         let mut backoff = Duration::from_millis(5);
@@ -311,13 +436,13 @@ impl Cluster {
                 let mut batch = Vec::with_capacity(cmds.len() + 1);
                 batch.push(Command::internal(&["ASKING"]));
                 batch.extend(cmds.iter().cloned());
-                let mut replies = node.send(&batch).await?;
+                let mut replies = self.send_primary(&node, &batch, track).await?;
                 if !replies.is_empty() {
                     replies.remove(0); // ASKING's OK
                 }
                 replies
             } else {
-                node.send(cmds).await?
+                self.send_primary(&node, cmds, track).await?
             };
             match redirect(&replies) {
                 None => return Ok(replies),
@@ -390,6 +515,7 @@ impl Cluster {
                 Dest::Plan(Target::Any),
                 None,
                 deadline,
+                false,
             )
             .await?;
         let table = Arc::new(KeyTable::from_command_reply(&reply.pop().unwrap_or(Value::Nil)));
@@ -469,6 +595,14 @@ impl Cluster {
             return;
         }
         let owners = layout.owners();
+        let keys = layout
+            .primary_ids()
+            .iter()
+            .map(|id| super::replicas::node_key(id))
+            .collect();
+        if let Some(reads) = &self.reads {
+            reads.follow(&layout);
+        }
         tracing::info!(
             backend = %self.label,
             primaries = %addrs.join(","),
@@ -485,7 +619,33 @@ impl Cluster {
                 owners,
                 primaries,
                 addrs,
+                keys,
             });
+        }
+    }
+
+    /// With `read_from = "replicas"`: asks each connected primary whose shard has no position
+    /// yet for its offset, so that response tokens name every shard.
+    fn ask_positions(&self) {
+        let Some(reads) = &self.reads else { return };
+        let view = self.view();
+        for (node, key) in view.primaries.iter().zip(&view.keys) {
+            if key.is_some_and(|k| reads.unknown(k)) {
+                let (node, reads) = (node.clone(), reads.clone());
+                tokio::spawn(async move {
+                    // A primary new to the map is still connecting: wait for it (bounded; the
+                    // next refresh asks again).
+                    let until = Instant::now() + REFRESH_CALM;
+                    while !node.is_connected() && Instant::now() < until {
+                        tokio::time::sleep(POLL).await;
+                    }
+                    if let Ok(r) = node.send(&reads::position_commands()).await {
+                        if let [role, id] = r.as_slice() {
+                            reads.wrote(role, id);
+                        }
+                    }
+                });
+            }
         }
     }
 
@@ -568,6 +728,27 @@ pub async fn probe(spec: &ClusterSpec, timeout: Duration) -> Result<Layout, Stri
     Err(last)
 }
 
+/// A replica of the shard `target` names that may serve a read asking `after` (see
+/// [`Via::Replica`]), if one is up.
+fn replica_for(
+    reads: &Reads,
+    view: &View,
+    target: &Target,
+    any: usize,
+    after: &After,
+) -> Option<(Arc<Single>, Via)> {
+    let key = (*view.keys.get(view.index(target, any)?)?)?;
+    let shard = reads.shard(key)?;
+    let need = after.for_shard(Some(key));
+    if let Some(node) = shard.pick(&need) {
+        return Some((node, Via::Replica(None)));
+    }
+    match need {
+        After::At(offset) => Some((shard.pick(&After::Any)?, Via::Replica(Some(offset)))),
+        _ => None,
+    }
+}
+
 /// The first redirection among `replies` (a `MULTI ... EXEC` group shows it in the reply of
 /// the command Redis refused to queue).
 fn redirect(replies: &[Value]) -> Option<Redirect> {
@@ -611,6 +792,7 @@ async fn refresh_loop(weak: Weak<Cluster>) {
         if let Err(e) = cluster.refresh().await {
             tracing::warn!(backend = %cluster.label, error = %e, "cannot load the cluster slot map");
         }
+        cluster.ask_positions();
     }
 }
 

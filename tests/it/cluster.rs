@@ -475,10 +475,7 @@ async fn graceful_failover_under_load_hangs_nothing() {
     failover_under_load(&gw, Acked::Kept, move || {
         let primary = c.primary_of(0);
         let replica = c.replica_of(primary);
-        assert_eq!(replica.text(&["CLUSTER", "FAILOVER"]), "OK");
-        crate::harness::wait_for(Duration::from_secs(20), "the replica to be promoted", || {
-            replica.is_primary()
-        });
+        replica.promote();
         Instant::now()
     })
     .await;
@@ -582,4 +579,321 @@ async fn streams_and_dedicated_blocking_work_in_cluster_mode() {
         (s, v["error"].as_str()),
         (400, Some("CROSSSLOT Keys in request don't hash to the same slot"))
     );
+}
+
+/// A slot halfway through a migration, set up by hand the way `redis-cli --cluster reshard`
+/// does it: `IMPORTING` on the target, `MIGRATING` on the source, then `MIGRATE ... KEYS` of
+/// only some of its keys.
+struct Migration<'a> {
+    cluster: &'a TestCluster,
+    slot: u16,
+    source: &'a crate::harness::TestNode,
+    target: &'a crate::harness::TestNode,
+}
+
+impl<'a> Migration<'a> {
+    /// Starts moving `slot` from its owner to another primary.
+    fn start(cluster: &'a TestCluster, slot: u16) -> Self {
+        let source = cluster.primary_of(slot);
+        let target = cluster
+            .nodes
+            .iter()
+            .find(|n| n.port != source.port && n.is_primary())
+            .unwrap();
+        let slot_s = slot.to_string();
+        assert_eq!(
+            target.text(&["CLUSTER", "SETSLOT", &slot_s, "IMPORTING", &source.id()]),
+            "OK"
+        );
+        assert_eq!(
+            source.text(&["CLUSTER", "SETSLOT", &slot_s, "MIGRATING", &target.id()]),
+            "OK"
+        );
+        Self {
+            cluster,
+            slot,
+            source,
+            target,
+        }
+    }
+
+    /// The same migration, seen from another thread.
+    fn resume(cluster: &'a TestCluster, slot: u16, source: u16, target: u16) -> Self {
+        let node = |port| cluster.nodes.iter().find(|n| n.port == port).unwrap();
+        Self {
+            cluster,
+            slot,
+            source: node(source),
+            target: node(target),
+        }
+    }
+
+    /// Moves these keys (with their values) to the target.
+    fn migrate(&self, keys: &[&str]) {
+        let port = self.target.port.to_string();
+        let mut args = vec!["MIGRATE", "127.0.0.1", &port, "", "0", "5000", "KEYS"];
+        args.extend_from_slice(keys);
+        assert_eq!(self.source.text(&args), "OK");
+    }
+
+    /// The keys of the slot a node holds.
+    fn keys_on(node: &crate::harness::TestNode, slot: u16) -> BTreeSet<String> {
+        match node
+            .query(&["CLUSTER", "GETKEYSINSLOT", &slot.to_string(), "1000"])
+            .unwrap()
+        {
+            redis::Value::Array(keys) => keys
+                .into_iter()
+                .map(|k| match k {
+                    redis::Value::BulkString(b) => String::from_utf8(b).unwrap(),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Gives the slot to the target on every primary (the target first, then the source,
+    /// as `redis-cli` does).
+    fn finish(&self) {
+        let (slot, id) = (self.slot.to_string(), self.target.id());
+        let mut order = vec![self.target, self.source];
+        order.extend(
+            self.cluster
+                .nodes
+                .iter()
+                .filter(|n| n.port != self.target.port && n.port != self.source.port && n.is_primary()),
+        );
+        for node in order {
+            assert_eq!(node.text(&["CLUSTER", "SETSLOT", &slot, "NODE", &id]), "OK");
+        }
+    }
+
+    /// How many times (Redis's `INFO errorstats`) the source and the target refused a command
+    /// with `TRYAGAIN`, the source redirected one with `ASK`, the target one with `MOVED`.
+    fn refusals(&self) -> Refusals {
+        let count = |node: &crate::harness::TestNode, what: &str| -> u64 {
+            node.text(&["INFO", "errorstats"])
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("errorstat_{what}:count=")))
+                .map(|n| n.trim().parse().unwrap())
+                .unwrap_or(0)
+        };
+        Refusals {
+            source_tryagain: count(self.source, "TRYAGAIN"),
+            target_tryagain: count(self.target, "TRYAGAIN"),
+            ask: count(self.source, "ASK"),
+            target_moved: count(self.target, "MOVED"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refusals {
+    source_tryagain: u64,
+    target_tryagain: u64,
+    ask: u64,
+    target_moved: u64,
+}
+
+impl std::ops::Sub for Refusals {
+    type Output = Refusals;
+    fn sub(self, o: Refusals) -> Refusals {
+        Refusals {
+            source_tryagain: self.source_tryagain - o.source_tryagain,
+            target_tryagain: self.target_tryagain - o.target_tryagain,
+            ask: self.ask - o.ask,
+            target_moved: self.target_moved - o.target_moved,
+        }
+    }
+}
+
+impl Refusals {
+    fn tryagain(&self) -> u64 {
+        self.source_tryagain + self.target_tryagain
+    }
+}
+
+/// A key with this hash tag's slot, and the slot.
+fn tagged(tag: &str) -> u16 {
+    restdis::backend::cluster::slot::key_slot(format!("{{{tag}}}").as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_in_migration_is_followed_with_ask_and_tryagain_never_runs_twice() {
+    let cluster = TestCluster::start();
+    let mut cli = cli_for_cluster(&cluster);
+    let timeout = Duration::from_secs(1);
+    cli.command_timeout = Some("1s".into());
+    let gw = Gateway::start_with(cli).await;
+    let slot = tagged("mig");
+    for (k, v) in [("{mig}a", "10"), ("{mig}b", "20"), ("{mig}c", "vc")] {
+        assert_eq!(gw.cmd(json!(["SET", k, v])).await.1, json!({"result": "OK"}));
+    }
+    let mig = Migration::start(&cluster, slot);
+    mig.migrate(&["{mig}a", "{mig}c"]);
+    assert_eq!(
+        Migration::keys_on(mig.target, slot),
+        ["{mig}a", "{mig}c"].map(String::from).into()
+    );
+
+    // (b) A key already moved: the source answers ASK, restdis asks the target (ASKING).
+    // A key not moved yet is served by the source.
+    assert_eq!(
+        gw.cmd(json!(["GET", "{mig}a"])).await,
+        (200, json!({"result": "10"}))
+    );
+    assert_eq!(
+        gw.cmd(json!(["GET", "{mig}c"])).await,
+        (200, json!({"result": "vc"}))
+    );
+    assert_eq!(
+        gw.cmd(json!(["GET", "{mig}b"])).await,
+        (200, json!({"result": "20"}))
+    );
+    // (d) A new key: missing on the source, so ASK, and it is written on the target.
+    assert_eq!(
+        gw.cmd(json!(["SET", "{mig}new", "n"])).await,
+        (200, json!({"result": "OK"}))
+    );
+    assert!(Migration::keys_on(mig.target, slot).contains("{mig}new"));
+    assert!(!Migration::keys_on(mig.source, slot).contains("{mig}new"));
+    assert_eq!(
+        gw.cmd(json!(["GET", "{mig}new"])).await,
+        (200, json!({"result": "n"}))
+    );
+    // A multi-key command whose keys have all moved: ASK, then served by the target.
+    assert_eq!(
+        gw.cmd(json!(["MGET", "{mig}a", "{mig}c"])).await,
+        (200, json!({"result": ["10", "vc"]}))
+    );
+
+    // (a) Keys on both nodes: TRYAGAIN, retried with back-off until the command timeout, then
+    // a JSON 503 (never a hang, never a 500).
+    let before = mig.refusals();
+    let started = Instant::now();
+    let (s, v) = gw.cmd(json!(["MGET", "{mig}a", "{mig}b"])).await;
+    let took = started.elapsed();
+    let seen = mig.refusals() - before;
+    println!("MGET across a migrating slot: {s} after {took:?} (timeout {timeout:?}), {seen:?}");
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("TRYAGAIN"), "{v}");
+    assert!(seen.tryagain() >= 2, "TRYAGAIN was not retried: {seen:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(2),
+        "took {took:?}"
+    );
+
+    // A moved key and one that exists nowhere: the source has neither (ASK), the target with
+    // ASKING lacks one (TRYAGAIN); retried on the target with ASKING (without it the target
+    // would only answer MOVED back to the source), until the timeout.
+    let before = mig.refusals();
+    let started = Instant::now();
+    let (s, v) = gw.cmd(json!(["MGET", "{mig}a", "{mig}nowhere"])).await;
+    let took = started.elapsed();
+    let seen = mig.refusals() - before;
+    println!("MGET of a moved key and a missing one: {s} after {took:?}, {seen:?}");
+    assert_eq!(s, 503, "{v}");
+    assert!(seen.ask >= 1 && seen.target_tryagain >= 2, "{seen:?}");
+    assert_eq!(seen.target_moved, 0, "{seen:?}");
+
+    // (c) /multi-exec in the migrating slot. New keys: ASK, then ASKING + MULTI ... EXEC on
+    // the target, atomically, once.
+    let before = mig.refusals();
+    assert_eq!(
+        gw.multi(json!([["SET", "{mig}m", "1"], ["INCR", "{mig}m"]]))
+            .await,
+        (200, json!([{"result": "OK"}, {"result": 2}]))
+    );
+    assert!(Migration::keys_on(mig.target, slot).contains("{mig}m"));
+    let seen = mig.refusals() - before;
+    assert!(seen.ask >= 1, "the source did not answer ASK: {seen:?}");
+    // A moved key alone: the same.
+    assert_eq!(
+        gw.multi(json!([["GET", "{mig}a"], ["GET", "{mig}c"]])).await,
+        (200, json!([{"result": "10"}, {"result": "vc"}]))
+    );
+    // Keys on both nodes: the target refuses EXEC with TRYAGAIN (nothing ran), retried until
+    // the timeout, then 503.
+    let before = mig.refusals();
+    let started = Instant::now();
+    let (s, v) = gw.multi(json!([["INCR", "{mig}a"], ["INCR", "{mig}b"]])).await;
+    let took = started.elapsed();
+    let seen = mig.refusals() - before;
+    println!("MULTI across a migrating slot: {s} after {took:?}, {seen:?}");
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("TRYAGAIN"), "{v}");
+    assert!(seen.tryagain() >= 2, "TRYAGAIN was not retried: {seen:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(2),
+        "took {took:?}"
+    );
+
+    // The migration ends: nothing that was refused has run, everything else has, once.
+    mig.migrate(&["{mig}b"]);
+    mig.finish();
+    for (k, v) in [
+        ("{mig}a", "10"),
+        ("{mig}b", "20"),
+        ("{mig}c", "vc"),
+        ("{mig}new", "n"),
+        ("{mig}m", "2"),
+    ] {
+        assert_eq!(
+            gw.cmd(json!(["GET", k])).await,
+            (200, json!({"result": v})),
+            "{k}"
+        );
+    }
+    assert_eq!(
+        gw.multi(json!([["INCR", "{mig}a"], ["INCR", "{mig}b"]])).await,
+        (200, json!([{"result": 11}, {"result": 21}]))
+    );
+    assert_eq!(
+        gw.cmd(json!(["MGET", "{mig}a", "{mig}b", "{mig}c"])).await,
+        (200, json!({"result": ["11", "21", "vc"]}))
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tryagain_is_retried_until_the_migration_ends() {
+    let cluster = Arc::new(TestCluster::start());
+    let mut cli = cli_for_cluster(&cluster);
+    cli.command_timeout = Some("10s".into());
+    let gw = Gateway::start_with(cli).await;
+    let slot = tagged("late");
+    assert_eq!(
+        gw.cmd(json!(["MSET", "{late}x", "1", "{late}y", "2"])).await.0,
+        200
+    );
+    let (tried, source, target) = {
+        let mig = Migration::start(&cluster, slot);
+        mig.migrate(&["{late}x"]);
+        (mig.refusals(), mig.source.port, mig.target.port)
+    };
+    // The MGET is refused with TRYAGAIN until the test ends the migration, after more
+    // refusals than the 16 redirections a command follows (the retries are bounded by the
+    // command timeout, not by a count).
+    let c = cluster.clone();
+    let finisher = tokio::task::spawn_blocking(move || {
+        let mig = Migration::resume(&c, slot, source, target);
+        crate::harness::wait_for(Duration::from_secs(8), "20 TRYAGAIN refusals", || {
+            (mig.refusals() - tried).tryagain() >= 20
+        });
+        mig.migrate(&["{late}y"]);
+        mig.finish();
+        (Instant::now(), mig.refusals() - tried)
+    });
+    let started = Instant::now();
+    let (s, v) = gw.cmd(json!(["MGET", "{late}x", "{late}y"])).await;
+    let answered = Instant::now();
+    let (finished, refusals) = finisher.await.unwrap();
+    println!(
+        "MGET during a migration: {s} after {:?}, {refusals:?}, answered {:?} after the migration ended",
+        answered - started,
+        answered.saturating_duration_since(finished)
+    );
+    assert_eq!((s, v), (200, json!({"result": ["1", "2"]})));
+    gw.shutdown().await;
 }

@@ -586,6 +586,27 @@ impl TestNode {
         self.text(&["CLUSTER", "MYID"])
     }
 
+    /// Makes this replica its primary's primary with `CLUSTER FAILOVER` (graceful) and waits
+    /// until it is. Redis aborts a manual failover whose replica does not catch up with the
+    /// paused primary in time (likelier on a loaded machine), so it is asked up to 3 times,
+    /// 10 s each; the attempts are printed.
+    pub fn promote(&self) {
+        for attempt in 1..=3 {
+            assert_eq!(self.text(&["CLUSTER", "FAILOVER"]), "OK");
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until {
+                if self.is_primary() {
+                    if attempt > 1 {
+                        println!("CLUSTER FAILOVER took {attempt} attempts");
+                    }
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("CLUSTER FAILOVER did not promote the replica in 3 attempts");
+    }
+
     /// Whether it serves as a primary now.
     pub fn is_primary(&self) -> bool {
         self.text(&["INFO", "replication"]).contains("role:master")

@@ -12,10 +12,14 @@
 //! - A batch is planned ([`plan`]): split by node, sent to the nodes concurrently, replies put
 //!   back in order; each part's redirection is handled on its own. `MOVED`: resend to the
 //!   new owner and refresh the map; `ASK`: `ASKING` and the command on the target, no map
-//!   change; `TRYAGAIN`: bounded retries with back-off; `CLUSTERDOWN` or an unserved slot:
-//!   503. A command that may have run is never sent again: only redirection replies (the
-//!   command did not run) and nodes not yet connected (nothing was sent) are retried, and
-//!   never past the command timeout.
+//!   change (a `MULTI ... EXEC` group too: a redirected command aborts it, and `ASKING`
+//!   before `MULTI` holds until `EXEC`); `TRYAGAIN` (keys of a migrating slot on two nodes):
+//!   the same node again, with `ASKING` again if the refused try had it, back-off 5 ms
+//!   doubling to 100 ms, until the command timeout (a wait for the migration to end, so not
+//!   counted in the 16 redirections); `CLUSTERDOWN` or an unserved slot: 503. A command that
+//!   may have run is never sent again: only redirection replies (the command did not run)
+//!   and nodes not yet connected (nothing was sent) are retried, and never past the command
+//!   timeout.
 //! - With `read_from = "replicas"` ([`reads`]), the parts of a read-only batch go to a replica
 //!   of their shard that has reached the request's sync-token position for that shard (else
 //!   the primary), and writes record each primary's replication offset.
@@ -402,23 +406,31 @@ impl Cluster {
         deadline: Instant,
         track: bool,
     ) -> Result<Vec<Value>, Error> {
-        let mut asking = false;
+        // Whether the next try starts with ASKING, and whether the last one did.
+        let (mut asking, mut asked) = (false, false);
         let mut backoff = Duration::from_millis(5);
         let mut hops = 0;
         loop {
             if let Some(r) = pending.take() {
-                hops += 1;
+                // TRYAGAIN is a wait for a migration to end, bounded by the deadline alone.
+                if !matches!(r, Redirect::TryAgain) {
+                    hops += 1;
+                }
                 if hops > MAX_HOPS || Instant::now() >= deadline {
-                    return Err(Error::Unavailable(format!(
-                        "the cluster kept redirecting the command ({r:?}); retry"
-                    )));
+                    return Err(Error::Unavailable(match r {
+                        Redirect::TryAgain => "TRYAGAIN the keys' slot is being migrated and they are \
+                                               split between two nodes until it ends; retry"
+                            .into(),
+                        r => format!("the cluster kept redirecting the command ({r:?}); retry"),
+                    }));
                 }
                 match r {
                     Redirect::Moved(addr) => {
                         self.wake.notify_one();
                         dest = Dest::Addr(addr);
                     }
-                    Redirect::Ask(addr) if cmds.len() == 1 => {
+                    // One command, or a whole MULTI ... EXEC group (ASKING holds until EXEC).
+                    Redirect::Ask(addr) if cmds.len() == 1 || is_transaction(cmds) => {
                         dest = Dest::Addr(addr);
                         asking = true;
                     }
@@ -426,11 +438,15 @@ impl Cluster {
                         tokio::time::sleep(backoff.min(deadline.saturating_duration_since(Instant::now())))
                             .await;
                         backoff = (backoff * 2).min(Duration::from_millis(100));
+                        // The same node, the same way: an ASK target that said TRYAGAIN
+                        // without ASKING would only answer MOVED back to the source.
+                        asking = asked && matches!(r, Redirect::TryAgain);
                     }
                     Redirect::Down(text) => return Err(Error::Unavailable(text)),
                 }
             }
             let node = self.ready(&dest, deadline).await?;
+            asked = asking;
             let replies = if asking {
                 asking = false;
                 let mut batch = Vec::with_capacity(cmds.len() + 1);
@@ -749,6 +765,13 @@ fn replica_for(
     }
 }
 
+/// Whether `cmds` is one whole `MULTI ... EXEC` group (a redirection inside it aborts it:
+/// nothing ran, and `ASKING` before `MULTI` holds for every command up to `EXEC`).
+fn is_transaction(cmds: &[Command]) -> bool {
+    let is = |c: Option<&Command>, name: &[u8]| c.is_some_and(|c| c.name().eq_ignore_ascii_case(name));
+    cmds.len() > 1 && is(cmds.first(), b"MULTI") && is(cmds.last(), b"EXEC")
+}
+
 /// The first redirection among `replies` (a `MULTI ... EXEC` group shows it in the reply of
 /// the command Redis refused to queue).
 fn redirect(replies: &[Value]) -> Option<Redirect> {
@@ -817,5 +840,15 @@ mod tests {
             Some(Redirect::Down(_))
         ));
         assert!(redirect(&[plan::error_value("ERR wrong number of arguments"), Value::Int(1)]).is_none());
+    }
+
+    #[test]
+    fn only_whole_multi_exec_groups_are_transactions() {
+        let c = |s: &str| Command::internal(&s.split(' ').collect::<Vec<_>>());
+        assert!(is_transaction(&[c("multi"), c("INCR k"), c("EXEC")]));
+        assert!(is_transaction(&[c("MULTI"), c("exec")]));
+        assert!(!is_transaction(&[c("MULTI"), c("INCR k")]));
+        assert!(!is_transaction(&[c("INCR k"), c("EXEC")]));
+        assert!(!is_transaction(&[c("EXEC")]));
     }
 }

@@ -2,16 +2,19 @@
 # scripts/bench.d/topology.sh: restdis CPU per request against one Redis or a Redis Cluster
 # (issue 10), and user-space instructions per GET with callgrind.
 #
-#   scripts/bench.d/topology.sh cpu BIN single|cluster [SCENARIO...]
+#   scripts/bench.d/topology.sh cpu BIN single|cluster|cluster-replicas [SCENARIO...]
 #       restdis CPU µs per request (utime+stime of /proc/PID/stat, all threads) over a
 #       `wrk -t1 -c32 -d${SECS:-5}s` run after a 1 s warm-up, for each scenario (get,
-#       pipeline-spread; default both), RUNS (default 3) runs each; prints one line per run.
+#       pipeline-spread, set1k; default get and pipeline-spread), RUNS (default 3) runs each;
+#       prints one line per run.
 #   scripts/bench.d/topology.sh callgrind BIN single|cluster
 #       valgrind --tool=callgrind --instr-atstart=no; instrumentation on for a 5 s
 #       `wrk -t1 -c32` run of `POST /` GETs after a 2 s warm-up; prints instructions per GET.
 #
-# "cluster" is 3 primaries (no replicas) made with redis-cli --cluster create; "single" one
-# redis-server. Everything runs on free loopback ports and is stopped on exit.
+# "cluster" is 3 primaries (no replicas) made with redis-cli --cluster create; "cluster-replicas"
+# 3 primaries and 3 replicas with restdis started with --read-from replicas (reads served by the
+# replicas, writes followed by ROLE + CLUSTER MYID); "single" one redis-server. Everything runs
+# on free loopback ports and is stopped on exit.
 set -euo pipefail
 MODE=$1 BIN=$2 TOPO=$3
 shift 3
@@ -37,17 +40,28 @@ node() { # port [extra...]
 	echo "redis-server on $port did not start" >&2
 	exit 2
 }
-if [[ $TOPO == cluster ]]; then
+EXTRA=()
+if [[ $TOPO == cluster* ]]; then
 	ADDRS=()
-	for _ in 1 2 3; do
+	NODES=3 REPLICAS=0
+	if [[ $TOPO == cluster-replicas ]]; then
+		NODES=6 REPLICAS=1
+		EXTRA=(--read-from replicas)
+	fi
+	for _ in $(seq $NODES); do
 		p=$(free_port)
 		while ((p > 55000)); do p=$(free_port); done
 		node "$p" --cluster-enabled yes --cluster-config-file "n$p.conf" --cluster-node-timeout 1000
 		ADDRS+=("127.0.0.1:$p")
 	done
-	redis-cli --cluster create "${ADDRS[@]}" --cluster-yes >/dev/null
+	redis-cli --cluster create "${ADDRS[@]}" --cluster-replicas $REPLICAS --cluster-yes >/dev/null
 	for a in "${ADDRS[@]}"; do
 		for _ in $(seq 600); do redis-cli -p "${a##*:}" cluster info | grep -q cluster_state:ok && break; sleep 0.05; done
+	done
+	for a in "${ADDRS[@]}"; do
+		if redis-cli -p "${a##*:}" info replication | grep -q role:slave; then
+			for _ in $(seq 600); do redis-cli -p "${a##*:}" info replication | grep -q master_link_status:up && break; sleep 0.05; done
+		fi
 	done
 	URL="redis+cluster://${ADDRS[0]}"
 	RC=(redis-cli -c -p "${ADDRS[0]##*:}")
@@ -62,7 +76,7 @@ VALUE=$(head -c 100 /dev/zero | tr '\0' x)
 for i in $(seq 100); do "${RC[@]}" set "bench:spread:$i" "$VALUE" >/dev/null; done
 PORT=$(free_port)
 export BENCH_TOKEN=bench
-ARGS=(--listen "127.0.0.1:$PORT" --admin-listen off --token bench --redis-url "$URL")
+ARGS=(--listen "127.0.0.1:$PORT" --admin-listen off --token bench --redis-url "$URL" "${EXTRA[@]}")
 if [[ $MODE == callgrind ]]; then
 	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.out" "$BIN" "${ARGS[@]}" >"$TMP/out" 2>&1 &
 else
@@ -101,3 +115,11 @@ for s in "${SCENARIOS[@]}"; do
 		python3 -c "import sys; t,r,k=int(sys.argv[1]),int(sys.argv[2]),int(sys.argv[3]); print(f'$TOPO $s run $run: {r} requests, restdis CPU {t*1e6/k/r:.2f} us/request' + (f', {t*1e6/k/r/100:.3f} us/command' if '$s'.startswith('pipeline') else '') + (' (non-2xx responses!)' if $ERR else ''))" "$((t1 - t0))" "$REQ" "$TCK"
 	done
 done
+if [[ $TOPO == cluster-replicas ]]; then
+	# Where the GETs went: each node's role and GET calls (INFO commandstats).
+	for a in "${ADDRS[@]}"; do
+		role=$(redis-cli -p "${a##*:}" info replication | awk -F: '/^role:/ {print $2}' | tr -d '\r')
+		gets=$(redis-cli -p "${a##*:}" info commandstats | awk -F'[=,]' '/^cmdstat_get:/ {print $2}')
+		echo "$a $role: ${gets:-0} GETs"
+	done
+fi

@@ -23,7 +23,11 @@
 #   TOPOLOGY        single (default): one redis-server;
 #                   cluster: a Redis Cluster of 3 primaries and 3 replicas (6 redis-server
 #                   --cluster-enabled yes, made with redis-cli --cluster create) behind
-#                   --redis-url redis+cluster://... (docs/scale-out.md lists what cannot pass)
+#                   --redis-url redis+cluster://... (docs/scale-out.md lists what cannot pass);
+#                   sentinel: a primary, a replica and 3 sentinels (redis-server --sentinel)
+#                   behind --redis-url redis+sentinel://.../mymaster
+#   READ_FROM       primary (default) or replicas: restdis's --read-from (with TOPOLOGY=cluster
+#                   or sentinel: reads from the replicas, read-your-writes by sync tokens)
 #
 # Exits non-zero when any test failed, when a runner ran no test, or when setup failed.
 set -euo pipefail
@@ -40,8 +44,11 @@ case "$CLIENTS" in all | node | python) ;; *) die "CLIENTS must be all, node or 
 TENANCY="${TENANCY:-single}"
 case "$TENANCY" in single | shared) ;; *) die "TENANCY must be single or shared (got '$TENANCY')" ;; esac
 TOPOLOGY="${TOPOLOGY:-single}"
-case "$TOPOLOGY" in single | cluster) ;; *) die "TOPOLOGY must be single or cluster (got '$TOPOLOGY')" ;; esac
-[[ "$TOPOLOGY" == single || "$TENANCY" == single ]] || die "TOPOLOGY=cluster needs TENANCY=single (a cluster has database 0 only)"
+case "$TOPOLOGY" in single | cluster | sentinel) ;; *) die "TOPOLOGY must be single, cluster or sentinel (got '$TOPOLOGY')" ;; esac
+[[ "$TOPOLOGY" == single || "$TENANCY" == single ]] || die "TOPOLOGY=$TOPOLOGY needs TENANCY=single"
+READ_FROM="${READ_FROM:-primary}"
+case "$READ_FROM" in primary | replicas) ;; *) die "READ_FROM must be primary or replicas (got '$READ_FROM')" ;; esac
+[[ "$READ_FROM" == primary || "$TOPOLOGY" != single ]] || die "READ_FROM=replicas needs TOPOLOGY=cluster or sentinel"
 want() { [[ "$CLIENTS" == all || "$CLIENTS" == "$1" ]]; }
 
 SUDO=""
@@ -216,6 +223,14 @@ start_redis() {
     done
     die "could not start redis-server"
 }
+# Waits (at most 10 s) until the redis-server on port $1 answers PING.
+wait_pong() {
+    local deadline=$((SECONDS + 10))
+    until [[ "$(redis-cli -p "$1" ping 2>/dev/null)" == PONG ]]; do
+        ((SECONDS < deadline)) || die "redis-server on port $1 did not start"
+        sleep 0.05
+    done
+}
 # TOPOLOGY=cluster: six cluster nodes on free ports (whose bus port, +10000, is free too),
 # joined by redis-cli, ready once every node says cluster_state:ok.
 start_cluster() {
@@ -234,11 +249,7 @@ start_cluster() {
             --dir "$WORK" --logfile "$WORK/redis-$port.log" &
         CLUSTER_PIDS="$CLUSTER_PIDS $!"
         addrs+=("127.0.0.1:$port")
-        local deadline=$((SECONDS + 10))
-        until [[ "$(redis-cli -p "$port" ping 2>/dev/null)" == PONG ]]; do
-            ((SECONDS < deadline)) || die "cluster node on port $port did not start"
-            sleep 0.05
-        done
+        wait_pong "$port"
     done
     redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1 \
         || die "redis-cli --cluster create failed (see $WORK/cluster-create.log)"
@@ -254,8 +265,50 @@ start_cluster() {
     log "redis cluster ready: ${addrs[*]}"
 }
 
+# TOPOLOGY=sentinel: a primary, a replica of it, and three sentinels watching "mymaster"; ready
+# once the replica's link is up and every sentinel knows the replica.
+start_sentinel() {
+    local primary replica port i conf
+    primary="$(free_port)"
+    replica="$(free_port)"
+    for port in "$primary" "$replica"; do
+        local extra=()
+        [[ "$port" == "$replica" ]] && extra=(--replicaof 127.0.0.1 "$primary")
+        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+            --dir "$WORK" --logfile "$WORK/redis-$port.log" "${extra[@]}" &
+        CLUSTER_PIDS="$CLUSTER_PIDS $!"
+        wait_pong "$port"
+    done
+    local sentinels=()
+    for i in 1 2 3; do
+        port="$(free_port)"
+        conf="$WORK/sentinel-$port.conf"
+        printf 'port %s\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %s 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 5000\n' \
+            "$port" "$primary" >"$conf"
+        redis-server "$conf" --sentinel --logfile "$WORK/sentinel-$port.log" &
+        CLUSTER_PIDS="$CLUSTER_PIDS $!"
+        sentinels+=("127.0.0.1:$port")
+    done
+    local deadline=$((SECONDS + 30)) s
+    until redis-cli -p "$replica" info replication 2>/dev/null | grep -q master_link_status:up; do
+        ((SECONDS < deadline)) || die "the replica's link to the primary did not come up"
+        sleep 0.05
+    done
+    for s in "${sentinels[@]}"; do
+        until redis-cli -p "${s##*:}" sentinel replicas mymaster 2>/dev/null | grep -q "$replica"; do
+            ((SECONDS < deadline)) || die "sentinel $s did not learn of the replica"
+            sleep 0.05
+        done
+    done
+    REDIS_PORT="$primary"
+    REDIS_URL="redis+sentinel://$(IFS=,; echo "${sentinels[*]}")/mymaster"
+    log "sentinel group ready: primary $primary, replica $replica, sentinels ${sentinels[*]}"
+}
+
 if [[ "$TOPOLOGY" == cluster ]]; then
     start_cluster
+elif [[ "$TOPOLOGY" == sentinel ]]; then
+    start_sentinel
 else
     start_redis
     REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
@@ -285,7 +338,7 @@ EOF
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 else
     "$BIN" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --redis-url "$REDIS_URL" --token="$TOKEN" --read-only-token="$ROTOKEN" \
+        --redis-url "$REDIS_URL" --read-from "$READ_FROM" --token="$TOKEN" --read-only-token="$ROTOKEN" \
         >"$WORK/restdis.out" 2>"$WORK/restdis.err" &
 fi
 RESTDIS_PID=$!
@@ -419,11 +472,21 @@ EOF
 fi
 
 echo
-echo "==== restdis real-client compatibility suite, $TENANCY tenancy, $TOPOLOGY topology ($(( $(date +%s) - START_TS )) s) ===="
+echo "==== restdis real-client compatibility suite, $TENANCY tenancy, $TOPOLOGY topology, reads from $READ_FROM ($(( $(date +%s) - START_TS )) s) ===="
 want node && echo "node   (@upstash/redis, ratelimit, lock): $NODE_SUMMARY (exit $NODE_RC)"
 want node && echo "examples (examples/test/, node --test): $EX_SUMMARY (exit $EX_RC)"
 want python && echo "python (upstash-redis, upstash-ratelimit): $PY_SUMMARY (exit $PY_RC)"
 echo "clients: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+if [[ "$READ_FROM" == replicas ]]; then
+    # Where the clients' reads went (restdis_redis_reads_total, docs/monitoring.md).
+    "$PYTHON" - "$ADMIN_URL/metrics" <<'EOF' || log "could not read $ADMIN_URL/metrics"
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=5).read().decode()
+reads = {l.split('served_by="')[1].split('"')[0]: float(l.split()[-1])
+         for l in text.splitlines() if l.startswith("restdis_redis_reads_total{")}
+print("reads served by replicas: %d, by primaries: %d" % (reads.get("replica", 0), reads.get("primary", 0)))
+EOF
+fi
 
 if [[ $NODE_RC -ne 0 || $EX_RC -ne 0 || $PY_RC -ne 0 || $TOTAL_FAIL -ne 0 ]]; then
     exit 1

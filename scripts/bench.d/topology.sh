@@ -78,7 +78,7 @@ PORT=$(free_port)
 export BENCH_TOKEN=bench
 ARGS=(--listen "127.0.0.1:$PORT" --admin-listen off --token bench --redis-url "$URL" "${EXTRA[@]}")
 if [[ $MODE == callgrind ]]; then
-	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$TMP/cg.out" "$BIN" "${ARGS[@]}" >"$TMP/out" 2>&1 &
+	valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${CG_OUT:-$TMP/cg.out}" "$BIN" "${ARGS[@]}" >"$TMP/out" 2>&1 &
 else
 	"$BIN" "${ARGS[@]}" >"$TMP/out" 2>&1 &
 fi
@@ -97,7 +97,7 @@ if [[ $MODE == callgrind ]]; then
 	kill -TERM "$RP"
 	wait "$RP" 2>/dev/null || true
 	REQ=$(awk '/requests in/ {print $1}' "$TMP/wrk")
-	IR=$(callgrind_annotate "$TMP/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+	IR=$(callgrind_annotate "${CG_OUT:-$TMP/cg.out}" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 	echo "$TOPO callgrind: $IR instructions / $REQ GETs = $((IR / REQ)) per GET"
 	exit 0
 fi

@@ -103,23 +103,43 @@ const CLUSTER_PREFIX: &str = "rc1.";
 /// `unique` (the per-response token) follows it, so that no two responses share a token (the
 /// clients' tests expect that).
 pub fn token(offset: u64, unique: &[u8]) -> Vec<u8> {
-    let mut token = format!("{PREFIX}{offset:x}.").into_bytes();
+    let mut token = Vec::with_capacity(PREFIX.len() + 17 + unique.len());
+    token.extend_from_slice(PREFIX.as_bytes());
+    push_hex(&mut token, offset, 1);
+    token.push(b'.');
     token.extend_from_slice(unique);
     token
+}
+
+/// Appends `value` in lower-case hex, zero-padded to `width` digits (on every response, so
+/// not through `format!`).
+fn push_hex(out: &mut Vec<u8>, value: u64, width: usize) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut n = 0;
+    let mut rest = value;
+    while n < 16 && (rest != 0 || n < width.max(1)) {
+        buf[15 - n] = DIGITS[(rest & 15) as usize];
+        rest >>= 4;
+        n += 1;
+    }
+    out.extend_from_slice(&buf[16 - n..]);
 }
 
 /// The `upstash-sync-token` of a Cluster response: each shard's position (`(node key,
 /// offset)`), then `unique`.
 pub fn shard_token(positions: &[(u64, u64)], unique: &[u8]) -> Vec<u8> {
-    let mut token = CLUSTER_PREFIX.to_string();
+    let mut token = Vec::with_capacity(CLUSTER_PREFIX.len() + positions.len() * 30 + unique.len() + 1);
+    token.extend_from_slice(CLUSTER_PREFIX.as_bytes());
     for (i, (node, offset)) in positions.iter().enumerate() {
         if i > 0 {
-            token.push(',');
+            token.push(b',');
         }
-        token.push_str(&format!("{node:012x}:{offset:x}"));
+        push_hex(&mut token, *node, 12);
+        token.push(b':');
+        push_hex(&mut token, *offset, 1);
     }
-    token.push('.');
-    let mut token = token.into_bytes();
+    token.push(b'.');
     token.extend_from_slice(unique);
     token
 }
@@ -452,6 +472,23 @@ mod tests {
         assert_eq!(after(Some(b"rp1.1ffffffffffffffff")), After::Primary);
         assert_eq!(ReadFrom::parse("Replicas"), Ok(ReadFrom::Replicas));
         assert!(ReadFrom::parse("replica").is_err());
+    }
+
+    #[test]
+    fn hex_is_written_like_format() {
+        for (v, w) in [
+            (0u64, 1),
+            (0, 12),
+            (1, 1),
+            (0xabc, 12),
+            (u64::MAX, 1),
+            (u64::MAX, 12),
+            (0x10, 3),
+        ] {
+            let mut out = Vec::new();
+            push_hex(&mut out, v, w);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{v:0w$x}"));
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use deadpool_redis::{Connection, Hook, HookError, Manager, Pool, Runtime, Timeouts};
+use redis::aio::ConnectionLike;
 use redis::{AsyncConnectionConfig, Value};
 
 use super::Backend;
@@ -46,6 +47,10 @@ impl Backend {
         let limit = wait + self.timeout;
         let packed = super::redis_cmd(cmd);
         match tokio::time::timeout(limit, conn.send_packed_command(&packed)).await {
+            Ok(Ok(value)) if self.reads_replicas() => {
+                self.record_position(&mut conn).await;
+                Ok(value)
+            }
             Ok(Ok(value)) => Ok(value),
             Ok(Err(e)) => {
                 drop(Connection::take(conn));
@@ -55,6 +60,24 @@ impl Backend {
                 drop(Connection::take(conn));
                 Err(Error::Timeout(limit))
             }
+        }
+    }
+
+    /// With `read_from = "replicas"`: asks the primary the blocking command ran on (the same
+    /// connection, right after it) for its replication position (`ROLE`, and `CLUSTER MYID` in
+    /// a cluster) and records it, so that the next responses' sync tokens cover the command's
+    /// writes (`BLMOVE`, `BLPOP`, ...). A connection that does not answer in time is dropped.
+    async fn record_position(&self, conn: &mut Connection) {
+        let mut pipe = redis::pipe();
+        pipe.cmd("ROLE");
+        if self.cluster().is_some() {
+            pipe.cmd("CLUSTER").arg("MYID");
+        }
+        let count = if self.cluster().is_some() { 2 } else { 1 };
+        let asked = tokio::time::timeout(self.timeout, conn.req_packed_commands(&pipe, 0, count)).await;
+        match asked {
+            Ok(Ok(replies)) => self.wrote(&replies),
+            _ => tracing::debug!("no replication position after a blocking command"),
         }
     }
 

@@ -404,6 +404,20 @@ impl Backend {
         }
     }
 
+    /// Records the replies of `ROLE` (and, in a cluster, `CLUSTER MYID`) that a primary gave
+    /// right after a write restdis sent outside its pipelined connections.
+    fn wrote(&self, replies: &[Value]) {
+        match (&self.topology, replies) {
+            (Topology::Sentinel(s), [role, ..]) => {
+                if let Some(r) = s.replicas() {
+                    r.wrote(role);
+                }
+            }
+            (Topology::Cluster(c), [role, id]) => c.wrote(role, id),
+            _ => {}
+        }
+    }
+
     /// `cmds` to a Sentinel group or a cluster: with `read_from = "replicas"`, when every
     /// command is read-only by the server's flags (and no script), to replicas that may serve
     /// `after`; else to the primaries, whose positions are recorded.

@@ -250,3 +250,34 @@ async fn cluster_plain_reads_go_to_replicas_and_survive_a_killed_replica() {
         gw.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedicated_blocking_write_moves_the_shard_position_on() {
+    let cluster = TestCluster::start();
+    let (gw, _dir) = crate::sentinel::dedicated_replica_gateway(cluster.url()).await;
+    assert_eq!(gw.cmd(json!(["RPUSH", "{q}src", "x"])).await.0, 200);
+    let primary = cluster.primary_of(restdis::backend::cluster::slot::key_slot(b"{q}src"));
+    let key = restdis::backend::replicas::node_key(&primary.id()).unwrap();
+    let before: u64 = primary
+        .text(&["INFO", "replication"])
+        .lines()
+        .find_map(|l| l.strip_prefix("master_repl_offset:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    // BLMOVE runs on a dedicated connection to that primary; its response's token names the
+    // shard at a position past the primary's offset before it (its own write).
+    let (status, body, token) = with_token(
+        &gw,
+        json!(["BLMOVE", "{q}src", "{q}dst", "LEFT", "RIGHT", "1"]),
+        None,
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"result": "x"})));
+    let after = restdis::backend::replicas::after(Some(token.as_bytes()));
+    let named = after.offset_of(key);
+    assert!(
+        named.is_some_and(|o| o > before),
+        "token {token} names the shard at {named:?}, not past {before}"
+    );
+    gw.shutdown().await;
+}

@@ -226,6 +226,67 @@ async fn sync_tokens_give_read_your_writes_from_replicas() {
     }
 }
 
+/// A node's replication offset as its `INFO replication` says (`master_repl_offset` on a
+/// primary, `slave_repl_offset` on a replica).
+fn repl_offset(node: &crate::harness::TestNode, field: &str) -> u64 {
+    node.text(&["INFO", "replication"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// restdis in front of `url` reading from replicas, with dedicated blocking connections (the
+/// directory holds its config file).
+pub(crate) async fn dedicated_replica_gateway(url: String) -> (Gateway, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cli = cli_for_url(url);
+    cli.command_timeout = Some("3s".into());
+    cli.read_from = Some("replicas".into());
+    cli.config = Some(crate::streams::config_file(
+        &dir,
+        "[blocking]\nmode = \"dedicated\"\npool_size = 2\nmax_timeout = \"5s\"\n",
+    ));
+    (Gateway::start_with(cli).await, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedicated_blocking_write_moves_the_sync_token_on() {
+    let group = TestSentinel::start();
+    let (gw, _dir) = dedicated_replica_gateway(group.url()).await;
+    let (primary, replica) = (&group.data[0], &group.data[1]);
+    assert_eq!(gw.cmd(json!(["RPUSH", "src", "x"])).await.0, 200);
+    // The replica has the RPUSH, and restdis knows it (every worker's backend).
+    let offset = repl_offset(primary, "master_repl_offset");
+    let backends = gw.state().every_backend();
+    let started = Instant::now();
+    while !backends.iter().all(|b| {
+        b.sentinel()
+            .and_then(|s| s.replicas())
+            .is_some_and(|r| r.pick(&After::At(offset)).is_some())
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the replica never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Then the replica stops applying writes, and BLMOVE runs on a dedicated connection: its
+    // response's token must cover its write, so a read with it is not served by the replica.
+    assert_eq!(replica.text(&["CLIENT", "PAUSE", "20000", "WRITE"]), "OK");
+    let (status, body, token) =
+        with_token(&gw, json!(["BLMOVE", "src", "dst", "LEFT", "RIGHT", "1"]), None).await;
+    assert_eq!((status, body), (200, json!({"result": "x"})));
+    let (_, body, _) = with_token(&gw, json!(["LRANGE", "dst", "0", "-1"]), Some(&token)).await;
+    assert_eq!(
+        body,
+        json!({"result": ["x"]}),
+        "a stale read after BLMOVE (token {token})"
+    );
+    assert_eq!(replica.text(&["CLIENT", "UNPAUSE"]), "OK");
+    gw.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_reads_go_to_replicas_and_survive_a_killed_replica() {
     let group = TestSentinel::start();

@@ -231,6 +231,14 @@ impl Cluster {
         self.reads.is_some()
     }
 
+    /// With `read_from = "replicas"`: records a primary's `ROLE` and `CLUSTER MYID` replies
+    /// given after a write sent outside these connections (dedicated blocking).
+    pub fn wrote(&self, role: &Value, id: &Value) {
+        if let Some(reads) = &self.reads {
+            reads.wrote(role, id);
+        }
+    }
+
     /// With `read_from = "replicas"`, how many shards are fully in use: a replica serves reads
     /// now, and the shard's position is known (response tokens name it).
     pub fn readable_shards(&self) -> usize {

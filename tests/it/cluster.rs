@@ -897,3 +897,56 @@ async fn tryagain_is_retried_until_the_migration_ends() {
     assert_eq!((s, v), (200, json!({"result": ["1", "2"]})));
     gw.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_over_nodes_answers_per_entry_when_one_node_fails() {
+    let cluster = TestCluster::start();
+    let mut cli = cli_for_cluster(&cluster);
+    cli.command_timeout = Some("1s".into());
+    let gw = Gateway::start_with(cli).await;
+    // One key per primary.
+    let mut keys: Vec<(String, u16)> = Vec::new();
+    for i in 0.. {
+        let key = format!("per-entry:{i}");
+        let port = cluster
+            .primary_of(restdis::backend::cluster::slot::key_slot(key.as_bytes()))
+            .port;
+        if !keys.iter().any(|(_, p)| *p == port) {
+            keys.push((key, port));
+        }
+        if keys.len() == 3 {
+            break;
+        }
+    }
+    let stalled = cluster.nodes.iter().find(|n| n.port == keys[0].1).unwrap();
+    // The first key's primary holds every command for 2.5 s; restdis's timeout is 1 s.
+    assert_eq!(stalled.text(&["CLIENT", "PAUSE", "2500", "ALL"]), "OK");
+    let pipeline: Vec<Value> = keys.iter().map(|(k, _)| json!(["SET", k, "v"])).collect();
+    let (status, body) = gw.pipeline(Value::Array(pipeline)).await;
+    assert_eq!(status, 200, "{body}");
+    let entries = body.as_array().unwrap();
+    assert_eq!(
+        entries[0],
+        json!({"error": "ERR command timed out after 1s; it may or may not have run"})
+    );
+    assert_eq!(entries[1], json!({"result": "OK"}));
+    assert_eq!(entries[2], json!({"result": "OK"}));
+    // One command alone on the stalled node: the whole request is the 504.
+    assert_eq!(stalled.text(&["CLIENT", "PAUSE", "2500", "ALL"]), "OK");
+    assert_eq!(gw.cmd(json!(["GET", keys[0].0])).await.0, 504);
+    // Once the node goes on, the same pipeline is answered whole.
+    let pipeline: Vec<Value> = keys.iter().map(|(k, _)| json!(["SET", k, "w"])).collect();
+    let started = Instant::now();
+    loop {
+        let (status, body) = gw.pipeline(Value::Array(pipeline.clone())).await;
+        if body == json!([{"result": "OK"}, {"result": "OK"}, {"result": "OK"}]) {
+            break;
+        }
+        assert!(
+            status == 200 && started.elapsed() < Duration::from_secs(10),
+            "{status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gw.shutdown().await;
+}

@@ -136,6 +136,44 @@ struct Group {
     via: Via,
 }
 
+/// The parts of a batch whose node failed (503) or timed out (504). When other parts were
+/// answered, they may have run, so the batch is not answered with a 5xx that invites resending
+/// it whole: each failed part's commands get the error as their replies (a `/pipeline` shows
+/// them per entry). A batch of one entry, or one where nothing was answered, gets the error.
+#[derive(Default)]
+struct Failed {
+    first: Option<Error>,
+    parts: Vec<(usize, usize, String)>,
+}
+
+impl Failed {
+    /// Whether `err` is kept per part rather than failing the batch.
+    fn keeps(&self, err: &Error) -> bool {
+        matches!(err, Error::Unavailable(_) | Error::Timeout(_))
+    }
+
+    fn add(&mut self, err: Error, parts: impl IntoIterator<Item = (usize, usize)>) {
+        let text = err.to_string();
+        self.parts
+            .extend(parts.into_iter().map(|(e, p)| (e, p, text.clone())));
+        self.first.get_or_insert(err);
+    }
+
+    /// Fills the failed parts' replies with their errors, or returns the first error when the
+    /// batch is one entry or no part was answered.
+    fn settle(self, entries: &[plan::Entry], results: &mut [Vec<Option<Vec<Value>>>]) -> Result<(), Error> {
+        let Some(first) = self.first else { return Ok(()) };
+        let answered = results.iter().flatten().any(Option::is_some);
+        if entries.len() == 1 || !answered {
+            return Err(first);
+        }
+        for (e, p, text) in self.parts {
+            results[e][p] = Some(vec![plan::error_value(&text); entries[e].parts[p].cmds.len()]);
+        }
+        Ok(())
+    }
+}
+
 /// How a [`Group`] is sent.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -325,8 +363,16 @@ impl Cluster {
         }))
         .await;
         let mut by_replica = replicas.is_some();
+        let mut failed = Failed::default();
         for (group, replies) in groups.iter().zip(sent) {
-            let Some(replies) = replies? else {
+            let replies = match replies {
+                Err(err) if failed.keeps(&err) => {
+                    failed.add(err, group.parts.iter().copied());
+                    continue;
+                }
+                other => other?,
+            };
+            let Some(replies) = replies else {
                 // A replica that did not serve: the primaries serve its parts.
                 by_replica = false;
                 later.extend(group.parts.iter().map(|&(e, p)| (e, p, None)));
@@ -348,8 +394,12 @@ impl Cluster {
         for (e, p, first) in later {
             let part = &entries[e].parts[p];
             let dest = Dest::Plan(part.target.clone());
-            results[e][p] = Some(self.run(&part.cmds, dest, first, deadline, track).await?);
+            match self.run(&part.cmds, dest, first, deadline, track).await {
+                Err(err) if failed.keeps(&err) => failed.add(err, [(e, p)]),
+                done => results[e][p] = Some(done?),
+            }
         }
+        failed.settle(&entries, &mut results)?;
         let mut out = Vec::with_capacity(cmds.len());
         for (entry, parts) in entries.iter().zip(results) {
             out.extend(plan::merge(

@@ -94,21 +94,42 @@ impl Plan {
     ) -> anyhow::Result<Plan> {
         let mut infos = Vec::new();
         let mut remotes = Vec::new();
+        let several = config.tenants.len() > 1 || store.is_some();
         for t in &config.tenants {
             let target = crate::config::topology::parse(&t.redis_url)
                 .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
             let info = target.info().clone();
             let mut remote = target.into_remote();
+            let db = t.db.unwrap_or(info.redis_settings().db());
+            let with_db = |info: &ConnectionInfo| {
+                info.clone()
+                    .set_redis_settings(info.redis_settings().clone().set_db(db))
+            };
+            let mut info = with_db(&info);
             match &mut remote {
-                Some(crate::backend::Remote::Sentinel(spec)) => spec.read_from = t.read_from,
+                Some(crate::backend::Remote::Sentinel(spec)) => {
+                    spec.read_from = t.read_from;
+                    // The tenant's `db` reaches the data nodes too.
+                    spec.template = with_db(&spec.template);
+                    // Who the group is, and where its ACL users are made first: its primary now
+                    // (asked only when other tenants or the usage store may share it).
+                    let asked = if several {
+                        crate::backend::sentinel::probe(spec, IDENTIFY_DEADLINE)
+                            .await
+                            .ok()
+                    } else {
+                        None
+                    };
+                    if let Some((primary, _)) = asked {
+                        if let Some(primary) = crate::backend::cluster::info_for(&spec.template, &primary) {
+                            info = primary;
+                        }
+                    }
+                }
                 Some(crate::backend::Remote::Cluster(spec)) => spec.read_from = t.read_from,
                 None => {}
             }
             remotes.push(remote);
-            let db = t.db.unwrap_or(info.redis_settings().db());
-            let info = info
-                .clone()
-                .set_redis_settings(info.redis_settings().clone().set_db(db));
             infos.push((info, db));
         }
         // The usage store counts as one more database on its server: tenants there are
@@ -118,11 +139,12 @@ impl Plan {
             infos.push((store.info.clone(), store.db));
         }
         let mut servers = identify(&infos).await;
-        // A cluster or Sentinel group is not asked who it is (its URL's first host is a seed or
-        // a sentinel): its URL names it.
+        // A cluster is not asked who it is (its URL's first host is one seed of several; it
+        // has database 0 only): its URL names it. A Sentinel group was asked by its primary
+        // (above), like any Redis.
         for (i, remote) in remotes.iter().enumerate() {
-            if remote.is_some() {
-                servers[i] = format!("remote {}", config.tenants[i].redis_url);
+            if matches!(remote, Some(crate::backend::Remote::Cluster(_))) {
+                servers[i] = format!("cluster {}", config.tenants[i].redis_url);
             }
         }
         if let Some(store) = &store {
@@ -146,10 +168,10 @@ impl Plan {
                 .iter()
                 .zip(&servers)
                 .any(|((_, other_db), server)| *server == servers[i] && *other_db != db);
-            if shared && remotes[i].is_some() {
+            if shared && matches!(remotes[i], Some(crate::backend::Remote::Cluster(_))) {
                 anyhow::bail!(
-                    "tenant '{}': tenants on different databases of one Redis behind Sentinel cannot \
-                     be given ACL users of their own yet; give each its own Redis, or the same database",
+                    "tenant '{}': a Redis Cluster has database 0 only, and another tenant uses another \
+                     database of the same server",
                     t.name
                 );
             }
@@ -281,9 +303,14 @@ impl Tenancy {
                     let timeout = plan.command_timeout;
                     let backend = match (reusable, &t.remote) {
                         (Some(b), _) => b.clone(),
-                        (None, Some(remote)) => {
-                            Backend::start_remote(&t.config.name, remote.clone(), sizes, timeout, metrics)
-                        }
+                        (None, Some(remote)) => Backend::start_remote(
+                            &t.config.name,
+                            remote.clone(),
+                            sizes,
+                            timeout,
+                            t.isolation.clone(),
+                            metrics,
+                        ),
                         (None, None) => Backend::start(
                             &t.config.name,
                             t.info.clone(),

@@ -170,6 +170,7 @@ impl Backend {
         remote: Remote,
         sizes: Sizes,
         timeout: Duration,
+        isolation: Option<Arc<Isolation>>,
         metrics: BackendMetrics,
     ) -> Arc<Self> {
         let settings = NodeSettings {
@@ -177,6 +178,7 @@ impl Backend {
             connections: sizes.connections,
             timeout,
             reconnections: metrics.reconnections.clone(),
+            handshake: isolation.as_deref().map(Isolation::handshake).unwrap_or_default(),
         };
         let (info, topology) = match remote {
             Remote::Cluster(spec) => (
@@ -188,7 +190,7 @@ impl Backend {
                 Topology::Sentinel(Sentinel::start(settings, spec)),
             ),
         };
-        Self::with(label, info, topology, sizes, timeout, None, metrics)
+        Self::with(label, info, topology, sizes, timeout, isolation, metrics)
     }
 
     /// The connection settings of the server that streams and dedicated blocking connections

@@ -157,6 +157,10 @@ pub struct NodeSettings {
     pub timeout: Duration,
     /// Counts reconnections.
     pub reconnections: prometheus::IntCounter,
+    /// Sent first on every connection: a tenant's switch to its ACL user on a shared Redis
+    /// behind Sentinel ([`super::isolation`]; the handshake creates the user, so a node new to
+    /// the group, a promoted replica among them, gets it too).
+    pub handshake: Vec<Command>,
 }
 
 impl NodeSettings {
@@ -165,13 +169,14 @@ impl NodeSettings {
         self.open_with(addr, info, &[])
     }
 
-    /// [`open`](Self::open), each connection sending `handshake` first (`READONLY` to a
-    /// cluster replica).
-    pub fn open_with(&self, addr: &str, info: &ConnectionInfo, handshake: &[Command]) -> Arc<Single> {
+    /// [`open`](Self::open), each connection sending `extra` after the settings' handshake
+    /// (`READONLY` to a cluster replica).
+    pub fn open_with(&self, addr: &str, info: &ConnectionInfo, extra: &[Command]) -> Arc<Single> {
+        let handshake: Vec<Command> = self.handshake.iter().chain(extra).cloned().collect();
         Arc::new(Single::start(
             &format!("{}@{addr}", self.label),
             info,
-            handshake,
+            &handshake,
             self.connections,
             self.timeout,
             &self.reconnections,

@@ -858,6 +858,22 @@ impl TestSentinel {
         format!("redis+sentinel://{}/mymaster", hosts.join(","))
     }
 
+    /// Asks the first sentinel for `SENTINEL FAILOVER mymaster` until it accepts (a loaded
+    /// machine can make it answer `NOGOODSLAVE` while its view of the replica is stale),
+    /// within 20 s.
+    pub fn failover(&self) {
+        let mut last = String::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            match self.sentinels[0].query(&["SENTINEL", "FAILOVER", "mymaster"]) {
+                Ok(redis::Value::Okay) => return,
+                other => last = format!("{other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("SENTINEL FAILOVER was never accepted: {last}");
+    }
+
     /// The primary's port as the first sentinel reports it.
     pub fn primary_port(&self) -> Option<u16> {
         match self.sentinels[0].query(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]) {

@@ -69,7 +69,7 @@ async fn sentinel_failover_under_load() {
     let g = group.clone();
     let (errors, after) = failover_under_load(&gw, Acked::Kept, move || {
         let old = g.primary_port().unwrap();
-        assert_eq!(g.sentinels[0].text(&["SENTINEL", "FAILOVER", "mymaster"]), "OK");
+        g.failover();
         wait_switch(&g, old)
     })
     .await;
@@ -433,10 +433,7 @@ async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
 
     // SENTINEL FAILOVER: the old primary comes back as the replica that reads go to.
     let old = group.primary_port().unwrap();
-    assert_eq!(
-        group.sentinels[0].text(&["SENTINEL", "FAILOVER", "mymaster"]),
-        "OK"
-    );
+    group.failover();
     wait_switch(&group, old);
     let backend = gw.backend();
     let replicas = backend.sentinel().and_then(|s| s.replicas()).unwrap();
@@ -461,5 +458,82 @@ async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
     let served = gets_served(demoted) - before;
     println!("after a failover: {served} of 200 GETs served by the demoted primary, now a replica");
     assert!(served > 0);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_on_two_databases_behind_one_sentinel_group_stay_isolated_across_a_failover() {
+    let group = TestSentinel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tenants.toml");
+    // One tenant names its database with `db`, the other in the URL.
+    std::fs::write(
+        &file,
+        format!(
+            "command_timeout = \"3s\"\n[tenants.a]\ntokens = [\"tok-a\"]\nredis_url = \"{url}\"\ndb = 1\n\n\
+             [tenants.b]\ntokens = [\"tok-b\"]\nredis_url = \"{url}/2\"\n",
+            url = group.url()
+        ),
+    )
+    .unwrap();
+    let gw = Gateway::start_with(restdis::cli::Cli {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        config: Some(file),
+        ..Default::default()
+    })
+    .await;
+    let attack = json!([
+        "EVAL",
+        "redis.call('SELECT', 2) return redis.call('GET', 'secret')",
+        "0"
+    ]);
+    let check = |when: &'static str| {
+        let gw = &gw;
+        let attack = attack.clone();
+        async move {
+            assert_eq!(
+                gw.post_as("tok-b", "/", json!(["GET", "secret"])).await.1,
+                json!({"result": "b-data"}),
+                "{when}"
+            );
+            assert_eq!(
+                gw.post_as("tok-a", "/", json!(["GET", "secret"])).await.1,
+                json!({"result": null}),
+                "{when}: a's database is its own"
+            );
+            let (status, body) = gw.post_as("tok-a", "/", attack).await;
+            assert_eq!(status, 400, "{when}: {body}");
+            assert!(
+                body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("can't run this command")),
+                "{when}: {body}"
+            );
+        }
+    };
+    assert_eq!(
+        gw.post_as("tok-b", "/", json!(["SET", "secret", "b-data"]))
+            .await
+            .0,
+        200
+    );
+    // Where the data landed: database 2 of the primary.
+    assert!(group.data[0].text(&["INFO", "keyspace"]).contains("db2:keys=1"));
+    check("before the failover").await;
+    // A failover: the promoted replica never had a restdis connection; the first one makes
+    // the tenants' ACL users there.
+    let old = group.primary_port().unwrap();
+    group.failover();
+    wait_switch(&group, old);
+    let started = Instant::now();
+    while gw.post_as("tok-a", "/", json!(["SET", "mine", "a"])).await.0 != 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "tenant a never reached the new primary"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check("after the failover").await;
     gw.shutdown().await;
 }

@@ -95,6 +95,8 @@ impl Plan {
         let mut infos = Vec::new();
         let mut remotes = Vec::new();
         let several = config.tenants.len() > 1 || store.is_some();
+        // Sentinel groups whose primary could not be asked, by tenant index: who they are.
+        let mut unresolved: BTreeMap<usize, String> = BTreeMap::new();
         for t in &config.tenants {
             let target = crate::config::topology::parse(&t.redis_url)
                 .map_err(|e| anyhow::anyhow!("tenant '{}': {e}", t.name))?;
@@ -120,9 +122,17 @@ impl Plan {
                     } else {
                         None
                     };
-                    if let Some((primary, _)) = asked {
-                        if let Some(primary) = crate::backend::cluster::info_for(&spec.template, &primary) {
-                            info = primary;
+                    match asked.and_then(|(p, _)| crate::backend::cluster::info_for(&spec.template, &p)) {
+                        Some(primary) => info = primary,
+                        // Not answered now: the group goes by its master name and sentinels,
+                        // and its users are made by the first connections.
+                        None => {
+                            let mut sentinels = spec.sentinels.clone();
+                            sentinels.sort();
+                            unresolved.insert(
+                                infos.len(),
+                                format!("sentinel {} {}", spec.master, sentinels.join(",")),
+                            );
                         }
                     }
                 }
@@ -146,6 +156,9 @@ impl Plan {
             if matches!(remote, Some(crate::backend::Remote::Cluster(_))) {
                 servers[i] = format!("cluster {}", config.tenants[i].redis_url);
             }
+        }
+        for (i, name) in &unresolved {
+            servers[*i] = name.clone();
         }
         if let Some(store) = &store {
             for (i, t) in config.tenants.iter().enumerate() {
@@ -184,6 +197,9 @@ impl Plan {
                 match (shared, config.isolation) {
                     (true, IsolationMode::Acl) => match old.filter(|o| o.key() == key && o.shared) {
                         Some(o) if o.isolation.is_some() => o.isolation.clone(),
+                        // A Sentinel group not reached now: its users are made by the first
+                        // connections (as for a Redis that is down).
+                        _ if unresolved.contains_key(&i) => Some(Arc::new(Isolation::new(&t.name, (7, 0)))),
                         _ => Some(Arc::new(isolate(&t.name, &info).await?)),
                     },
                     (true, IsolationMode::Off) => {

@@ -774,6 +774,18 @@ pub fn wait_for(limit: Duration, what: &str, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// The flags of a test gateway configured by `toml` (its tenants), written to a file in `dir`.
+pub fn cli_for_toml(dir: &tempfile::TempDir, toml: &str) -> Cli {
+    let file = dir.path().join("tenants.toml");
+    std::fs::write(&file, toml).unwrap();
+    Cli {
+        listen: Some("127.0.0.1:0".into()),
+        admin_listen: Some("127.0.0.1:0".into()),
+        config: Some(file),
+        ..Default::default()
+    }
+}
+
 /// The flags of a test gateway in front of a cluster.
 pub fn cli_for_cluster(cluster: &TestCluster) -> Cli {
     cli_for_url(cluster.url())

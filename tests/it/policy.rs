@@ -158,22 +158,14 @@ async fn scan_option_values_named_withtype_are_not_the_flag() {
 async fn tenants_sharing_a_redis_cannot_reach_each_other() {
     let redis = TestRedis::start();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tenants.toml");
     let url = redis.url();
-    std::fs::write(
-        &file,
-        format!(
+    let cli = crate::harness::cli_for_toml(
+        &dir,
+        &format!(
             "[tenants.a]\ntokens = [\"tok-a\"]\nredis_url = \"{url}\"\ndb = 1\n\n\
              [tenants.b]\ntokens = [\"tok-b\"]\nredis_url = \"{url}\"\ndb = 2\n"
         ),
-    )
-    .unwrap();
-    let cli = restdis::cli::Cli {
-        listen: Some("127.0.0.1:0".into()),
-        admin_listen: Some("127.0.0.1:0".into()),
-        config: Some(file),
-        ..Default::default()
-    };
+    );
     let gw = Gateway::start_with(cli).await;
     assert_eq!(gw.post_as("tok-a", "/", json!(["SET", "k", "a"])).await.0, 200);
     assert_eq!(gw.post_as("tok-b", "/", json!(["SET", "k", "b"])).await.0, 200);

@@ -465,23 +465,15 @@ async fn replica_reads_follow_a_failover_and_tokens_stay_unique() {
 async fn tenants_on_two_databases_behind_one_sentinel_group_stay_isolated_across_a_failover() {
     let group = TestSentinel::start();
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tenants.toml");
     // One tenant names its database with `db`, the other in the URL.
-    std::fs::write(
-        &file,
-        format!(
+    let gw = Gateway::start_with(crate::harness::cli_for_toml(
+        &dir,
+        &format!(
             "command_timeout = \"3s\"\n[tenants.a]\ntokens = [\"tok-a\"]\nredis_url = \"{url}\"\ndb = 1\n\n\
              [tenants.b]\ntokens = [\"tok-b\"]\nredis_url = \"{url}/2\"\n",
             url = group.url()
         ),
-    )
-    .unwrap();
-    let gw = Gateway::start_with(restdis::cli::Cli {
-        listen: Some("127.0.0.1:0".into()),
-        admin_listen: Some("127.0.0.1:0".into()),
-        config: Some(file),
-        ..Default::default()
-    })
+    ))
     .await;
     let attack = json!([
         "EVAL",
@@ -536,4 +528,34 @@ async fn tenants_on_two_databases_behind_one_sentinel_group_stay_isolated_across
     }
     check("after the failover").await;
     gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn tenants_on_a_sentinel_group_not_found_at_start_are_isolated_without_touching_sentinels() {
+    // Real sentinels, but a master name they do not know: the group's primary cannot be asked
+    // at start. The tenants still get ACL users (made by their first data connections), and
+    // nothing is made on the sentinels themselves.
+    let group = TestSentinel::start();
+    let url = group.url().replace("/mymaster", "/nosuchmaster");
+    let dir = tempfile::tempdir().unwrap();
+    let cli = crate::harness::cli_for_toml(
+        &dir,
+        &format!(
+            "[tenants.a]\ntokens = [\"tok-a\"]\nredis_url = \"{url}/1\"\n\n\
+             [tenants.b]\ntokens = [\"tok-b\"]\nredis_url = \"{url}/2\"\n"
+        ),
+    );
+    let config = restdis::config::Config::resolve(&cli, &Default::default()).unwrap();
+    let server = restdis::server::Server::start_with(config, None).await.unwrap();
+    let backends = server.state.tenancy().backends.clone();
+    assert_eq!(backends.len(), 2);
+    assert!(backends.iter().all(|b| b.isolation().is_some()));
+    for sentinel in &group.sentinels {
+        let users = format!("{:?}", sentinel.query(&["ACL", "USERS"]).unwrap());
+        assert!(
+            !users.contains("restdis"),
+            "ACL users made on a sentinel: {users}"
+        );
+    }
+    server.shutdown().await;
 }

@@ -704,22 +704,25 @@ impl Cluster {
         let Some(reads) = &self.reads else { return };
         let view = self.view();
         for (node, key) in view.primaries.iter().zip(&view.keys) {
-            if key.is_some_and(|k| reads.unknown(k)) {
-                let (node, reads) = (node.clone(), reads.clone());
-                tokio::spawn(async move {
-                    // A primary new to the map is still connecting: wait for it (bounded; the
-                    // next refresh asks again).
-                    let until = Instant::now() + REFRESH_CALM;
-                    while !node.is_connected() && Instant::now() < until {
-                        tokio::time::sleep(POLL).await;
+            // One ask per primary at a time (refreshes come every 100 ms while one is down).
+            let Some(key) = key.filter(|k| reads.unknown(*k) && reads.start_asking(*k)) else {
+                continue;
+            };
+            let (node, reads) = (node.clone(), reads.clone());
+            tokio::spawn(async move {
+                // A primary new to the map is still connecting: wait for it (bounded; the
+                // next refresh asks again).
+                let until = Instant::now() + REFRESH_CALM;
+                while !node.is_connected() && Instant::now() < until {
+                    tokio::time::sleep(POLL).await;
+                }
+                if let Ok(r) = node.send(&reads::position_commands()).await {
+                    if let [role, id] = r.as_slice() {
+                        reads.wrote(role, id);
                     }
-                    if let Ok(r) = node.send(&reads::position_commands()).await {
-                        if let [role, id] = r.as_slice() {
-                            reads.wrote(role, id);
-                        }
-                    }
-                });
-            }
+                }
+                reads.done_asking(key);
+            });
         }
     }
 

@@ -14,8 +14,8 @@
 //! A shard whose primary changed (a failover) gets a new name: tokens naming the old one send
 //! that shard's reads to its new primary until a response names the new one.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use redis::{ConnectionInfo, Value};
 
@@ -30,6 +30,8 @@ pub struct Reads {
     template: ConnectionInfo,
     /// By the node key of each shard's primary.
     shards: RwLock<HashMap<u64, Arc<Replicas>>>,
+    /// Primaries being asked their position now.
+    asking: Mutex<HashSet<u64>>,
 }
 
 impl Reads {
@@ -39,6 +41,7 @@ impl Reads {
             settings,
             template,
             shards: RwLock::new(HashMap::new()),
+            asking: Mutex::new(HashSet::new()),
         }
     }
 
@@ -96,6 +99,18 @@ impl Reads {
         };
         if let Some(shard) = self.shard_or_new(key) {
             shard.wrote_at(offset);
+        }
+    }
+
+    /// Marks the primary `key` as being asked its position; false when it already is.
+    pub fn start_asking(&self, key: u64) -> bool {
+        self.asking.lock().map(|mut a| a.insert(key)).unwrap_or(false)
+    }
+
+    /// The ask of [`start_asking`](Self::start_asking) is over.
+    pub fn done_asking(&self, key: u64) {
+        if let Ok(mut a) = self.asking.lock() {
+            a.remove(&key);
         }
     }
 

@@ -714,6 +714,32 @@ impl Refusals {
     }
 }
 
+impl Migration<'_> {
+    /// Runs `request`: its status and body, how long it took, and the refusals meanwhile.
+    async fn watch(
+        &self,
+        request: impl std::future::Future<Output = (u16, Value)>,
+    ) -> (u16, Value, Duration, Refusals) {
+        let before = self.refusals();
+        let started = Instant::now();
+        let (s, v) = request.await;
+        let took = started.elapsed();
+        (s, v, took, self.refusals() - before)
+    }
+}
+
+/// A request whose keys stayed split over both nodes: `TRYAGAIN` retried with back-off until
+/// the command timeout, then a JSON 503 (never a hang, never a 500).
+fn assert_tryagain_until_timeout(s: u16, v: &Value, took: Duration, seen: Refusals, timeout: Duration) {
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("TRYAGAIN"), "{v}");
+    assert!(seen.tryagain() >= 2, "TRYAGAIN was not retried: {seen:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(2),
+        "took {took:?}"
+    );
+}
+
 /// A key with this hash tag's slot, and the slot.
 fn tagged(tag: &str) -> u16 {
     restdis::backend::cluster::slot::key_slot(format!("{{{tag}}}").as_bytes())
@@ -770,28 +796,14 @@ async fn a_slot_in_migration_is_followed_with_ask_and_tryagain_never_runs_twice(
 
     // (a) Keys on both nodes: TRYAGAIN, retried with back-off until the command timeout, then
     // a JSON 503 (never a hang, never a 500).
-    let before = mig.refusals();
-    let started = Instant::now();
-    let (s, v) = gw.cmd(json!(["MGET", "{mig}a", "{mig}b"])).await;
-    let took = started.elapsed();
-    let seen = mig.refusals() - before;
+    let (s, v, took, seen) = mig.watch(gw.cmd(json!(["MGET", "{mig}a", "{mig}b"]))).await;
     println!("MGET across a migrating slot: {s} after {took:?} (timeout {timeout:?}), {seen:?}");
-    assert_eq!(s, 503, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("TRYAGAIN"), "{v}");
-    assert!(seen.tryagain() >= 2, "TRYAGAIN was not retried: {seen:?}");
-    assert!(
-        took >= timeout && took < timeout + Duration::from_secs(2),
-        "took {took:?}"
-    );
+    assert_tryagain_until_timeout(s, &v, took, seen, timeout);
 
     // A moved key and one that exists nowhere: the source has neither (ASK), the target with
     // ASKING lacks one (TRYAGAIN); retried on the target with ASKING (without it the target
     // would only answer MOVED back to the source), until the timeout.
-    let before = mig.refusals();
-    let started = Instant::now();
-    let (s, v) = gw.cmd(json!(["MGET", "{mig}a", "{mig}nowhere"])).await;
-    let took = started.elapsed();
-    let seen = mig.refusals() - before;
+    let (s, v, took, seen) = mig.watch(gw.cmd(json!(["MGET", "{mig}a", "{mig}nowhere"]))).await;
     println!("MGET of a moved key and a missing one: {s} after {took:?}, {seen:?}");
     assert_eq!(s, 503, "{v}");
     assert!(seen.ask >= 1 && seen.target_tryagain >= 2, "{seen:?}");
@@ -815,19 +827,11 @@ async fn a_slot_in_migration_is_followed_with_ask_and_tryagain_never_runs_twice(
     );
     // Keys on both nodes: the target refuses EXEC with TRYAGAIN (nothing ran), retried until
     // the timeout, then 503.
-    let before = mig.refusals();
-    let started = Instant::now();
-    let (s, v) = gw.multi(json!([["INCR", "{mig}a"], ["INCR", "{mig}b"]])).await;
-    let took = started.elapsed();
-    let seen = mig.refusals() - before;
+    let (s, v, took, seen) = mig
+        .watch(gw.multi(json!([["INCR", "{mig}a"], ["INCR", "{mig}b"]])))
+        .await;
     println!("MULTI across a migrating slot: {s} after {took:?}, {seen:?}");
-    assert_eq!(s, 503, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("TRYAGAIN"), "{v}");
-    assert!(seen.tryagain() >= 2, "TRYAGAIN was not retried: {seen:?}");
-    assert!(
-        took >= timeout && took < timeout + Duration::from_secs(2),
-        "took {took:?}"
-    );
+    assert_tryagain_until_timeout(s, &v, took, seen, timeout);
 
     // The migration ends: nothing that was refused has run, everything else has, once.
     mig.migrate(&["{mig}b"]);

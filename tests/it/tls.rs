@@ -308,6 +308,23 @@ async fn a_rust_http2_client_and_server_sent_events_over_http2() {
         assert_eq!(body, json!({"result": 1}));
         read_event(&mut sub, "message,news,hello over h2").await;
         drop(sub);
+        // restdis closes the stream's Redis connection once it sees the stream gone: wait for
+        // that, so that the next PUBLISH counts only the next stream.
+        let started = std::time::Instant::now();
+        loop {
+            let resp = post(client, base, "/", r#"["PUBSUB","NUMSUB","news"]"#)
+                .await
+                .unwrap();
+            let body: Value = resp.json().await.unwrap();
+            if body == json!({"result": ["news", 0]}) {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the dropped stream still subscribes: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     // A request in flight over HTTP/2 when shutdown begins still gets its answer.
